@@ -1,0 +1,141 @@
+//! `GatewayError` -> HTTP response. This is the only place a status code for an
+//! error is chosen; every other module says *what* went wrong with an [`ErrorCode`].
+//!
+//! Bodies use OpenAI's error shape so SDKs raise their usual exceptions, and every
+//! message says what to do next. Messages never contain secrets, prompt text or raw
+//! upstream bodies.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The stable error codes of the contract (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidApiKey,
+    InvalidRequest,
+    ModelNotFound,
+    RequestTooLarge,
+    ResidencyViolation,
+    RateLimited,
+    BudgetExceeded,
+    UpstreamError,
+    NoUpstreamAvailable,
+    UpstreamTimeout,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The `code` string clients match on; also the closed set used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::ModelNotFound => "model_not_found",
+            ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::ResidencyViolation => "residency_violation",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::BudgetExceeded => "budget_exceeded",
+            ErrorCode::UpstreamError => "upstream_error",
+            ErrorCode::NoUpstreamAvailable => "no_upstream_available",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
+            ErrorCode::Internal => "internal_error",
+        }
+    }
+
+    /// The HTTP status of this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::ModelNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::ResidencyViolation => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited | ErrorCode::BudgetExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::UpstreamError => StatusCode::BAD_GATEWAY,
+            ErrorCode::NoUpstreamAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's `type` field: SDKs key some behaviour on it.
+    fn error_type(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidApiKey => "authentication_error",
+            ErrorCode::InvalidRequest | ErrorCode::ModelNotFound | ErrorCode::RequestTooLarge => {
+                "invalid_request_error"
+            }
+            ErrorCode::ResidencyViolation => "permission_error",
+            ErrorCode::RateLimited | ErrorCode::BudgetExceeded => "rate_limit_error",
+            ErrorCode::UpstreamError
+            | ErrorCode::NoUpstreamAvailable
+            | ErrorCode::UpstreamTimeout => "upstream_error",
+            ErrorCode::Internal => "server_error",
+        }
+    }
+}
+
+/// An error answered to the app.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct GatewayError {
+    pub code: ErrorCode,
+    /// What was wrong and what to do; no secrets, no prompt text.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<&'static str>,
+    /// Seconds for the `retry-after` header on 429s.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl GatewayError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            param: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// Name the request field at fault.
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    /// Tell the client when to retry.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The OpenAI-shaped JSON body, with the request id appended to the message so a
+    /// support ticket can quote it.
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
+        json!({
+            "error": {
+                "message": format!("{} (request id {request_id})", self.message),
+                "type": self.code.error_type(),
+                "param": self.param,
+                "code": self.code.as_str(),
+            }
+        })
+    }
+
+    /// The full response: status, body, `retry-after` and the request id header.
+    pub fn into_response_with_id(self, request_id: &str) -> Response {
+        let body = self.body(request_id);
+        let mut resp = (self.code.status(), axum::Json(body)).into_response();
+        let headers = resp.headers_mut();
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert("retry-after", HeaderValue::from(secs));
+        }
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert("x-tollgate-request-id", v);
+        }
+        resp
+    }
+}

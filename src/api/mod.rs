@@ -1,0 +1,4 @@
+//! The public wire contract with apps: OpenAI-shaped request views and error bodies.
+
+pub mod error;
+pub mod openai;

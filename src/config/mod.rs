@@ -1,0 +1,289 @@
+//! Configuration: the raw file shape (`RawConfig`) and loading it from a TOML file plus
+//! `TOLLGATE__...` environment overrides with the `config` crate.
+//!
+//! This module only reads and shapes; turning raw values into checked [`Settings`]
+//! (secrets resolved, references checked, every problem collected) is `validate`'s job.
+//! Nothing here touches the network or the ledger.
+
+pub mod secret;
+pub mod validate;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use validate::{
+    validate, KeySettings, LogFormat, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
+    Residency, Scope, Settings,
+};
+
+/// Everything wrong with a configuration, each problem with its dotted key path.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    /// One entry per problem, e.g. `providers[2].jurisdiction: ...`.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: String) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+}
+
+/// The file as written. Field docs live in `config/tollgate.example.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub admin: RawAdmin,
+    pub upstream: RawUpstream,
+    pub ledger: RawLedger,
+    pub logging: RawLogging,
+    pub pricing: RawPricing,
+    pub mock: RawMock,
+    pub keys: Vec<RawKey>,
+    pub providers: Vec<RawProvider>,
+    pub models: Vec<RawModel>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawServer {
+    pub listen: String,
+    pub max_body_bytes: u64,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            shutdown_grace: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawAdmin {
+    pub listen: String,
+    /// `env:NAME` reference to the admin key; `None` leaves the admin listener closed
+    /// to everything but `/healthz` and `/readyz`.
+    pub api_key: Option<String>,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9090".into(),
+            api_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawUpstream {
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: std::time::Duration,
+    /// How long to wait for the response head and first body chunk; past it the
+    /// attempt fails over (nothing has reached the client yet).
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: std::time::Duration,
+    /// How long a stream may stay silent between chunks before tollgate gives up on it.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: std::time::Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            connect_timeout: std::time::Duration::from_secs(10),
+            first_byte_timeout: std::time::Duration::from_secs(120),
+            idle_timeout: std::time::Duration::from_secs(300),
+            max_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawLedger {
+    pub path: String,
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: std::time::Duration,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        Self {
+            path: "data/tollgate.db".into(),
+            queue_capacity: 10_000,
+            batch_size: 256,
+            flush_interval: std::time::Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawLogging {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawPricing {
+    /// Path of the price catalog, relative to the config file's folder.
+    pub catalog: String,
+}
+
+impl Default for RawPricing {
+    fn default() -> Self {
+        Self {
+            catalog: "prices.toml".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RawMock {
+    #[serde(with = "humantime_serde")]
+    pub latency: std::time::Duration,
+    #[serde(with = "humantime_serde")]
+    pub chunk_interval: std::time::Duration,
+}
+
+impl Default for RawMock {
+    fn default() -> Self {
+        Self {
+            latency: std::time::Duration::from_millis(300),
+            chunk_interval: std::time::Duration::from_millis(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawKey {
+    pub name: String,
+    /// `sha256:<hex>` as printed by `tollgate hash-key`.
+    pub hash: String,
+    /// Logical models this key may use; absent means all.
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawProvider {
+    pub id: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    pub api_version: Option<String>,
+    pub region: String,
+    pub jurisdiction: String,
+    pub scope: String,
+    /// Only for `kind = "mock"`: which real upstream's wire quirks to simulate.
+    pub mock_flavor: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawModel {
+    pub name: String,
+    pub offers: Vec<RawOffer>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawOffer {
+    pub provider: String,
+    pub upstream_model: String,
+    /// Catalog offer key; absent means the offer is knowingly unpriced.
+    pub price: Option<String>,
+}
+
+/// Read `path` and apply `TOLLGATE__SECTION__KEY` overrides from `env_vars`
+/// (passed in so tests never mutate the process environment).
+///
+/// Unknown keys anywhere in the file are all reported together, with their paths.
+pub fn load(path: &Path, env_vars: Vec<(String, String)>) -> Result<RawConfig, ConfigError> {
+    let file = config::File::from(path).format(config::FileFormat::Toml);
+    let env_map: std::collections::HashMap<String, String> = env_vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("TOLLGATE__"))
+        .collect();
+    let env = config::Environment::with_prefix("TOLLGATE")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(env_map));
+    let built = config::Config::builder()
+        .add_source(file)
+        .add_source(env)
+        .build()
+        .map_err(|e| ConfigError::one(format!("{}: {e}", path.display())))?;
+
+    let mut unknown = Vec::new();
+    let mut note_unknown = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
+    let tracked = serde_ignored::Deserializer::new(built, &mut note_unknown);
+    let result: Result<RawConfig, _> = serde_path_to_error::deserialize(tracked);
+    let mut problems: Vec<String> = unknown
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{}: unknown key; see config/tollgate.example.toml for every accepted key",
+                bracket_indexes(&p)
+            )
+        })
+        .collect();
+    match result {
+        Ok(raw) if problems.is_empty() => Ok(raw),
+        Ok(_) => Err(ConfigError { problems }),
+        Err(e) => {
+            problems.push(format!(
+                "{}: {}",
+                bracket_indexes(&e.path().to_string()),
+                e.inner()
+            ));
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+/// `providers.2.kind` -> `providers[2].kind`, the form every other message uses.
+fn bracket_indexes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for (i, part) in path.split('.').enumerate() {
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(part);
+            out.push(']');
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

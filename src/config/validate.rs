@@ -1,0 +1,564 @@
+//! `RawConfig` -> `Settings`: resolves secrets, parses addresses, enums and hashes,
+//! checks every cross-reference (offers name known providers and catalog prices),
+//! and collects every problem before reporting, so one run of `check-config`
+//! shows them all.
+//!
+//! It does not open sockets or files other than the price catalog it must check
+//! offers against.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::secret::{self, Secret};
+use super::{ConfigError, RawConfig, RawProvider};
+use crate::pricing::PriceBook;
+use crate::providers::mock::MockFlavor;
+
+/// Validated configuration: everything the gateway needs, nothing left to check.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub admin_key: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_attempts: u32,
+    pub ledger_path: PathBuf,
+    pub ledger_queue_capacity: usize,
+    pub ledger_batch_size: usize,
+    pub ledger_flush_interval: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub mock_latency: Duration,
+    pub mock_chunk_interval: Duration,
+    pub keys: Vec<KeySettings>,
+    pub providers: Vec<ProviderSettings>,
+    pub models: Vec<ModelSettings>,
+    pub prices: Arc<PriceBook>,
+}
+
+/// Log output shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One app key: its name (what the ledger records) and the SHA-256 of its secret.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    pub name: String,
+    pub hash: [u8; 32],
+    /// Logical models the key may use; `None` means every configured model.
+    pub models: Option<HashSet<String>>,
+}
+
+/// The wire dialects tollgate speaks upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    Openai,
+    AzureOpenai,
+    AzureAiInference,
+    GithubModels,
+    Deepseek,
+    OpenaiCompatible,
+    Mock,
+}
+
+impl ProviderKind {
+    const ALL: [(&'static str, ProviderKind); 7] = [
+        ("openai", ProviderKind::Openai),
+        ("azure_openai", ProviderKind::AzureOpenai),
+        ("azure_ai_inference", ProviderKind::AzureAiInference),
+        ("github_models", ProviderKind::GithubModels),
+        ("deepseek", ProviderKind::Deepseek),
+        ("openai_compatible", ProviderKind::OpenaiCompatible),
+        ("mock", ProviderKind::Mock),
+    ];
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("unknown", |(n, _)| n)
+    }
+}
+
+/// Where an upstream processes prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Within the region's own geography.
+    Regional,
+    /// Within a multi-country data zone (e.g. Azure's EU or US data zone).
+    Datazone,
+    /// Anywhere the provider runs the model.
+    Global,
+}
+
+impl Scope {
+    /// The config and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Regional => "regional",
+            Scope::Datazone => "datazone",
+            Scope::Global => "global",
+        }
+    }
+}
+
+/// A provider entry's declared data residency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Residency {
+    /// e.g. `azure:swedencentral`.
+    pub region: String,
+    /// `EU`, `US`, `CN`, `GLOBAL` or an ISO 3166 country code.
+    pub jurisdiction: String,
+    pub scope: Scope,
+}
+
+/// One upstream endpoint/account.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub id: String,
+    pub kind: ProviderKind,
+    /// Base URL without a trailing slash; for `mock` it is filled in when the
+    /// in-process mock upstream starts.
+    pub base_url: String,
+    /// `None` only for `mock`.
+    pub api_key: Option<Secret>,
+    pub api_version: Option<String>,
+    pub residency: Residency,
+    pub mock_flavor: Option<MockFlavor>,
+}
+
+/// A logical model and its offers, in configured order.
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub name: String,
+    pub offers: Vec<OfferSettings>,
+}
+
+/// One way to serve a logical model.
+#[derive(Debug, Clone)]
+pub struct OfferSettings {
+    /// Index into `Settings::providers`.
+    pub provider: usize,
+    pub upstream_model: String,
+    /// Catalog offer key; `None` means knowingly unpriced.
+    pub price: Option<String>,
+}
+
+/// Validate `raw`; `config_dir` anchors relative paths; `env` resolves `env:NAME`.
+pub fn validate(
+    raw: RawConfig,
+    config_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let mut p = Problems::default();
+    let listen = p.addr("server.listen", &raw.server.listen);
+    let admin_listen = p.addr("admin.listen", &raw.admin.listen);
+    let admin_key = raw
+        .admin
+        .api_key
+        .as_deref()
+        .and_then(|r| p.secret("admin.api_key", r, env));
+    let log_format = match raw.logging.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            p.push(
+                "logging.format",
+                format!("unknown format {other:?}; expected \"text\" or \"json\""),
+            );
+            LogFormat::Text
+        }
+    };
+    if raw.upstream.max_attempts == 0 {
+        p.push("upstream.max_attempts", "must be at least 1".into());
+    }
+    if raw.ledger.queue_capacity == 0 || raw.ledger.batch_size == 0 {
+        p.push(
+            "ledger",
+            "queue_capacity and batch_size must be at least 1".into(),
+        );
+    }
+    let catalog_path = config_dir.join(&raw.pricing.catalog);
+    let prices = match PriceBook::load(&catalog_path) {
+        Ok(book) => Some(book),
+        Err(e) => {
+            p.push(
+                "pricing.catalog",
+                format!("{}: {e}", catalog_path.display()),
+            );
+            None
+        }
+    };
+    let keys = validate_keys(&raw, &mut p);
+    let providers: Vec<ProviderSettings> = raw
+        .providers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rp)| validate_provider(i, rp, env, &mut p))
+        .collect();
+    check_unique(
+        raw.providers.iter().map(|x| x.id.as_str()),
+        "providers",
+        "id",
+        &mut p,
+    );
+    let models = validate_models(&raw, &providers, prices.as_ref(), &mut p);
+
+    if !p.0.is_empty() {
+        return Err(ConfigError { problems: p.0 });
+    }
+    let (Some(listen), Some(admin_listen), Some(prices)) = (listen, admin_listen, prices) else {
+        return Err(ConfigError {
+            problems: vec!["internal: validation lost a value".into()],
+        });
+    };
+    Ok(Settings {
+        listen,
+        admin_listen,
+        admin_key,
+        max_body_bytes: usize::try_from(raw.server.max_body_bytes).unwrap_or(usize::MAX),
+        shutdown_grace: raw.server.shutdown_grace,
+        connect_timeout: raw.upstream.connect_timeout,
+        first_byte_timeout: raw.upstream.first_byte_timeout,
+        idle_timeout: raw.upstream.idle_timeout,
+        max_attempts: raw.upstream.max_attempts,
+        // Relative to the working directory, like any CLI tool's data path.
+        ledger_path: PathBuf::from(&raw.ledger.path),
+        ledger_queue_capacity: raw.ledger.queue_capacity,
+        ledger_batch_size: raw.ledger.batch_size,
+        ledger_flush_interval: raw.ledger.flush_interval,
+        log_format,
+        log_level: raw.logging.level,
+        mock_latency: raw.mock.latency,
+        mock_chunk_interval: raw.mock.chunk_interval,
+        keys,
+        providers,
+        models,
+        prices: Arc::new(prices),
+    })
+}
+
+fn validate_keys(raw: &RawConfig, p: &mut Problems) -> Vec<KeySettings> {
+    check_unique(raw.keys.iter().map(|k| k.name.as_str()), "keys", "name", p);
+    let model_names: HashSet<&str> = raw.models.iter().map(|m| m.name.as_str()).collect();
+    let mut seen_hashes = HashSet::new();
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.iter().enumerate() {
+        let path = format!("keys[{i}]");
+        if k.name.trim().is_empty() {
+            p.push(&format!("{path}.name"), "must not be empty".into());
+        }
+        let Some(hash) = parse_key_hash(&k.hash) else {
+            p.push(
+                &format!("{path}.hash"),
+                "expected \"sha256:<64 hex digits>\" as printed by `tollgate hash-key`".into(),
+            );
+            continue;
+        };
+        if !seen_hashes.insert(hash) {
+            p.push(
+                &format!("{path}.hash"),
+                "the same key hash is configured twice".into(),
+            );
+        }
+        if let Some(models) = &k.models {
+            for (j, m) in models.iter().enumerate() {
+                if m != "*" && !model_names.contains(m.as_str()) {
+                    p.push(
+                        &format!("{path}.models[{j}]"),
+                        format!(
+                            "unknown model {m:?}; expected one of: {}",
+                            join_sorted(model_names.iter().copied())
+                        ),
+                    );
+                }
+            }
+        }
+        let models = k
+            .models
+            .as_ref()
+            .filter(|ms| !ms.iter().any(|m| m == "*"))
+            .map(|ms| ms.iter().cloned().collect());
+        keys.push(KeySettings {
+            name: k.name.clone(),
+            hash,
+            models,
+        });
+    }
+    keys
+}
+
+/// Parse `sha256:<hex>`.
+pub fn parse_key_hash(s: &str) -> Option<[u8; 32]> {
+    let hex_part = s.strip_prefix("sha256:")?;
+    let bytes = hex::decode(hex_part).ok()?;
+    bytes.try_into().ok()
+}
+
+fn validate_provider(
+    i: usize,
+    rp: &RawProvider,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Option<ProviderSettings> {
+    let path = format!("providers[{i}]");
+    let kind = ProviderKind::parse(&rp.kind);
+    if kind.is_none() {
+        let accepted: Vec<&str> = ProviderKind::ALL.iter().map(|(n, _)| *n).collect();
+        p.push(
+            &format!("{path}.kind"),
+            format!(
+                "unknown kind {:?}; expected one of: {}",
+                rp.kind,
+                accepted.join(", ")
+            ),
+        );
+    }
+    let scope = match rp.scope.as_str() {
+        "regional" => Some(Scope::Regional),
+        "datazone" => Some(Scope::Datazone),
+        "global" => Some(Scope::Global),
+        other => {
+            p.push(
+                &format!("{path}.scope"),
+                format!("unknown scope {other:?}; expected one of: regional, datazone, global"),
+            );
+            None
+        }
+    };
+    let jurisdiction = rp.jurisdiction.trim().to_ascii_uppercase();
+    let is_code = jurisdiction.len() == 2 && jurisdiction.bytes().all(|b| b.is_ascii_uppercase());
+    if !(is_code || jurisdiction == "GLOBAL") {
+        p.push(
+            &format!("{path}.jurisdiction"),
+            format!("{:?} is not a jurisdiction; expected EU, US, CN, GLOBAL or an ISO 3166 country code", rp.jurisdiction),
+        );
+    }
+    if rp.region.trim().is_empty() {
+        p.push(
+            &format!("{path}.region"),
+            "must not be empty (e.g. \"azure:swedencentral\")".into(),
+        );
+    }
+    if rp.id.trim().is_empty() || rp.id.contains(char::is_whitespace) {
+        p.push(
+            &format!("{path}.id"),
+            "must be a non-empty word without spaces".into(),
+        );
+    }
+    let kind = kind?;
+    let is_mock = kind == ProviderKind::Mock;
+    let api_key = match (&rp.api_key, is_mock) {
+        (Some(r), false) => p.secret(&format!("{path}.api_key"), r, env),
+        (None, false) => {
+            p.push(
+                &format!("{path}.api_key"),
+                "required: a reference such as \"env:OPENAI_API_KEY\"".into(),
+            );
+            None
+        }
+        (_, true) => None,
+    };
+    let base_url = match (&rp.base_url, is_mock) {
+        (Some(u), _) if u.starts_with("http://") || u.starts_with("https://") => {
+            u.trim_end_matches('/').to_owned()
+        }
+        (Some(u), _) => {
+            p.push(
+                &format!("{path}.base_url"),
+                format!("{u:?} is not an http(s) URL"),
+            );
+            String::new()
+        }
+        (None, true) => String::new(),
+        (None, false) => {
+            p.push(&format!("{path}.base_url"), "required for this kind".into());
+            String::new()
+        }
+    };
+    let needs_version = matches!(
+        kind,
+        ProviderKind::AzureOpenai | ProviderKind::AzureAiInference
+    );
+    if needs_version && rp.api_version.is_none() {
+        p.push(
+            &format!("{path}.api_version"),
+            "required for Azure kinds, e.g. \"2024-12-01-preview\" (azure_openai) or \"2024-05-01-preview\" (azure_ai_inference)".into(),
+        );
+    }
+    let mock_flavor = match (&rp.mock_flavor, is_mock) {
+        (Some(f), true) => {
+            match serde_json::from_value::<MockFlavor>(serde_json::Value::String(f.clone())).ok() {
+                Some(fl) => Some(fl),
+                None => {
+                    p.push(
+                    &format!("{path}.mock_flavor"),
+                    format!("unknown flavor {f:?}; expected one of: openai, openai_reasoning, deepseek, azure_think"),
+                );
+                    None
+                }
+            }
+        }
+        (Some(_), false) => {
+            p.push(
+                &format!("{path}.mock_flavor"),
+                "only allowed with kind = \"mock\"".into(),
+            );
+            None
+        }
+        (None, true) => Some(MockFlavor::Openai),
+        (None, false) => None,
+    };
+    Some(ProviderSettings {
+        id: rp.id.clone(),
+        kind,
+        base_url,
+        api_key,
+        api_version: rp.api_version.clone(),
+        residency: Residency {
+            region: rp.region.clone(),
+            jurisdiction,
+            scope: scope?,
+        },
+        mock_flavor,
+    })
+}
+
+fn validate_models(
+    raw: &RawConfig,
+    providers: &[ProviderSettings],
+    prices: Option<&PriceBook>,
+    p: &mut Problems,
+) -> Vec<ModelSettings> {
+    check_unique(
+        raw.models.iter().map(|m| m.name.as_str()),
+        "models",
+        "name",
+        p,
+    );
+    let by_id: HashMap<&str, usize> = providers
+        .iter()
+        .enumerate()
+        .map(|(i, pr)| (pr.id.as_str(), i))
+        .collect();
+    let mut models = Vec::new();
+    for (i, m) in raw.models.iter().enumerate() {
+        if m.offers.is_empty() {
+            p.push(
+                &format!("models[{i}].offers"),
+                "a model needs at least one offer".into(),
+            );
+        }
+        let mut offers = Vec::new();
+        for (j, o) in m.offers.iter().enumerate() {
+            let path = format!("models[{i}].offers[{j}]");
+            let Some(&provider) = by_id.get(o.provider.as_str()) else {
+                p.push(
+                    &format!("{path}.provider"),
+                    format!(
+                        "unknown provider {:?}; expected one of: {}",
+                        o.provider,
+                        join_sorted(by_id.keys().copied())
+                    ),
+                );
+                continue;
+            };
+            if let (Some(key), Some(book)) = (&o.price, prices) {
+                if !book.has_offer(key) {
+                    p.push(
+                        &format!("{path}.price"),
+                        format!("{key:?} is not in the price catalog; omit `price` to serve this offer unpriced, or add rows to the catalog"),
+                    );
+                }
+            }
+            offers.push(OfferSettings {
+                provider,
+                upstream_model: o.upstream_model.clone(),
+                price: o.price.clone(),
+            });
+        }
+        models.push(ModelSettings {
+            name: m.name.clone(),
+            offers,
+        });
+    }
+    models
+}
+
+fn check_unique<'a>(
+    values: impl Iterator<Item = &'a str>,
+    list: &str,
+    field: &str,
+    p: &mut Problems,
+) {
+    let mut seen = HashSet::new();
+    for (i, v) in values.enumerate() {
+        if !seen.insert(v) {
+            p.push(
+                &format!("{list}[{i}].{field}"),
+                format!("duplicate {field} {v:?}"),
+            );
+        }
+    }
+}
+
+fn join_sorted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut v: Vec<&str> = names.collect();
+    v.sort_unstable();
+    v.join(", ")
+}
+
+/// Collected problems, each `path: message`.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, path: &str, message: String) {
+        self.0.push(format!("{path}: {message}"));
+    }
+
+    fn addr(&mut self, path: &str, value: &str) -> Option<SocketAddr> {
+        match value.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.push(
+                    path,
+                    format!(
+                        "{value:?} is not an address; expected IP:PORT such as \"127.0.0.1:8080\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn secret(
+        &mut self,
+        path: &str,
+        reference: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret> {
+        match secret::resolve(reference, env) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.push(path, e.to_string());
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The default ledger sink: one embedded SQLite file in WAL mode, table `requests`,
+//! one column per `UsageRecord` field. This file owns the schema (versioned with
+//! `PRAGMA user_version`), the row encoding and the blocking SQLite calls, which it
+//! always runs on tokio's blocking pool. It does not queue, batch or retry; the
+//! writer in `ledger` does.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
+use rust_decimal::Decimal;
+
+use super::{LedgerError, LedgerSink, Outcome, PricingStatus, UsageRecord, UsageSource};
+
+/// How long a connection waits for another one's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations; entry `n` takes `user_version` from `n` to `n + 1`. Append only.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE requests (
+        request_id TEXT PRIMARY KEY NOT NULL,
+        created_at TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        key_name TEXT NOT NULL,
+        route TEXT NOT NULL,
+        logical_model TEXT,
+        provider TEXT,
+        upstream_model TEXT,
+        region TEXT,
+        jurisdiction TEXT,
+        processing_scope TEXT,
+        stream INTEGER NOT NULL,
+        input_tokens INTEGER,
+        cached_input_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        output_tokens INTEGER,
+        reasoning_tokens INTEGER,
+        usage_source TEXT NOT NULL,
+        cost_usd TEXT,
+        price_id TEXT,
+        pricing TEXT NOT NULL,
+        latency_ms INTEGER NOT NULL,
+        ttfb_ms INTEGER,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        error_code TEXT,
+        attempts INTEGER NOT NULL,
+        policy TEXT NOT NULL
+    );
+    CREATE INDEX requests_created_at_ms ON requests (created_at_ms);
+    CREATE INDEX requests_key_name ON requests (key_name);
+    CREATE INDEX requests_logical_model ON requests (logical_model);
+    CREATE INDEX requests_provider ON requests (provider);
+"];
+
+// OR IGNORE: a duplicate request id must not wedge the writer on a batch that can
+// never commit; the first record stored wins.
+const INSERT: &str = "INSERT OR IGNORE INTO requests (
+    request_id, created_at, created_at_ms, key_name, route, logical_model, provider,
+    upstream_model, region, jurisdiction, processing_scope, stream, input_tokens,
+    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source,
+    cost_usd, price_id, pricing, latency_ms, ttfb_ms, status, outcome, error_code, attempts,
+    policy
+) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+
+const SELECT_ONE: &str = "SELECT * FROM requests WHERE request_id = ?1";
+
+/// A SQLite ledger file: one write connection (used only by the writer task) plus a
+/// short-lived read-only connection per lookup, which WAL lets run beside writes.
+pub struct SqliteSink {
+    path: PathBuf,
+    // Only the single writer task locks it, so it is never contended.
+    writer: Arc<Mutex<Connection>>,
+}
+
+impl SqliteSink {
+    /// Open or create the file (and its parent directories), switch it to WAL and
+    /// migrate the schema. Blocking: call it from a blocking context.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| LedgerError::CreateDir {
+                path: dir.to_path_buf(),
+                source: Arc::new(e),
+            })?;
+        }
+        let open_err = |e| LedgerError::Open {
+            path: path.to_path_buf(),
+            source: Arc::new(e),
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // The answer is the mode actually in force; a file system without shared
+        // memory keeps the rollback journal, which is slower but still correct.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(open_err)?;
+        // FULL: a batch reported written survives power loss, not only a crash.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        migrate(&mut conn, path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(conn)),
+        })
+    }
+}
+
+impl LedgerSink for SqliteSink {
+    async fn write_batch(&self, batch: &[UsageRecord]) -> Result<(), LedgerError> {
+        let conn = Arc::clone(&self.writer);
+        let batch = batch.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            insert_batch(&mut conn, &batch).map_err(sql_err("write"))
+        })
+        .await?
+    }
+
+    async fn find(&self, request_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+        let path = self.path.clone();
+        let request_id = request_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(&path, flags).map_err(sql_err("read"))?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err("read"))?;
+            let mut stmt = conn.prepare(SELECT_ONE).map_err(sql_err("read"))?;
+            let mut rows = stmt.query([&request_id]).map_err(sql_err("read"))?;
+            match rows.next().map_err(sql_err("read"))? {
+                Some(row) => decode(row).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await?
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LedgerError> {
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    // IMMEDIATE: two processes opening a new file at once must not both create it.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err("migrate"))?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql_err("migrate"))?;
+    if found > supported {
+        return Err(LedgerError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported,
+        });
+    }
+    let applied = usize::try_from(found).unwrap_or(0);
+    for sql in MIGRATIONS.iter().skip(applied) {
+        tx.execute_batch(sql).map_err(sql_err("migrate"))?;
+    }
+    tx.pragma_update(None, "user_version", supported)
+        .map_err(sql_err("migrate"))?;
+    tx.commit().map_err(sql_err("migrate"))
+}
+
+/// One transaction for the whole batch: one commit (and fsync) per batch, not per record.
+fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(INSERT)?;
+        for r in batch {
+            let inserted = stmt.execute(params![
+                r.request_id,
+                r.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                r.created_at.timestamp_millis(),
+                r.key_name,
+                r.route,
+                r.logical_model,
+                r.provider,
+                r.upstream_model,
+                r.region,
+                r.jurisdiction,
+                r.processing_scope,
+                r.stream,
+                r.input_tokens.map(sql_int),
+                r.cached_input_tokens.map(sql_int),
+                r.cache_write_tokens.map(sql_int),
+                r.output_tokens.map(sql_int),
+                r.reasoning_tokens.map(sql_int),
+                r.usage_source.as_str(),
+                r.cost_usd.map(|c| c.to_string()),
+                r.price_id,
+                r.pricing.as_str(),
+                sql_int(r.latency_ms),
+                r.ttfb_ms.map(sql_int),
+                r.status,
+                r.outcome.as_str(),
+                r.error_code,
+                r.attempts,
+                r.policy.to_string(),
+            ])?;
+            if inserted == 0 {
+                tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// SQLite integers are i64. Clamping (rather than failing) keeps one absurd value
+/// from making its whole batch unwritable forever.
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn sql_err(op: &'static str) -> impl Fn(rusqlite::Error) -> LedgerError {
+    move |e| LedgerError::Sqlite {
+        op,
+        source: Arc::new(e),
+    }
+}
+
+fn decode(row: &Row<'_>) -> Result<UsageRecord, LedgerError> {
+    let created_at: String = get(row, "created_at")?;
+    let cost_usd: Option<String> = get(row, "cost_usd")?;
+    let policy: String = get(row, "policy")?;
+    Ok(UsageRecord {
+        request_id: get(row, "request_id")?,
+        created_at: DateTime::parse_from_rfc3339(&created_at)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| invalid("created_at", created_at))?,
+        key_name: get(row, "key_name")?,
+        route: get(row, "route")?,
+        logical_model: get(row, "logical_model")?,
+        provider: get(row, "provider")?,
+        upstream_model: get(row, "upstream_model")?,
+        region: get(row, "region")?,
+        jurisdiction: get(row, "jurisdiction")?,
+        processing_scope: get(row, "processing_scope")?,
+        stream: get(row, "stream")?,
+        input_tokens: opt_uint(row, "input_tokens")?,
+        cached_input_tokens: opt_uint(row, "cached_input_tokens")?,
+        cache_write_tokens: opt_uint(row, "cache_write_tokens")?,
+        output_tokens: opt_uint(row, "output_tokens")?,
+        reasoning_tokens: opt_uint(row, "reasoning_tokens")?,
+        usage_source: UsageSource::from_str(&get::<String>(row, "usage_source")?)?,
+        cost_usd: cost_usd
+            .map(|c| Decimal::from_str(&c).map_err(|_| invalid("cost_usd", c)))
+            .transpose()?,
+        price_id: get(row, "price_id")?,
+        pricing: PricingStatus::from_str(&get::<String>(row, "pricing")?)?,
+        latency_ms: uint(row, "latency_ms")?,
+        ttfb_ms: opt_uint(row, "ttfb_ms")?,
+        status: uint(row, "status")?,
+        outcome: Outcome::from_str(&get::<String>(row, "outcome")?)?,
+        error_code: get(row, "error_code")?,
+        attempts: uint(row, "attempts")?,
+        policy: serde_json::from_str(&policy).map_err(|_| invalid("policy", policy))?,
+    })
+}
+
+fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, LedgerError> {
+    row.get(column).map_err(sql_err("read"))
+}
+
+fn uint<T: TryFrom<i64>>(row: &Row<'_>, column: &'static str) -> Result<T, LedgerError> {
+    let v: i64 = get(row, column)?;
+    T::try_from(v).map_err(|_| invalid(column, v.to_string()))
+}
+
+fn opt_uint<T: TryFrom<i64>>(
+    row: &Row<'_>,
+    column: &'static str,
+) -> Result<Option<T>, LedgerError> {
+    let v: Option<i64> = get(row, column)?;
+    v.map(|v| T::try_from(v).map_err(|_| invalid(column, v.to_string())))
+        .transpose()
+}
+
+fn invalid(column: &'static str, value: String) -> LedgerError {
+    LedgerError::InvalidValue { column, value }
+}

@@ -1,0 +1,267 @@
+//! `MeteredBody`: the client-facing body of a streamed response. Its `poll_frame`
+//! pulls the upstream byte stream, splits it into SSE events, reads usage and text
+//! deltas from each, and relays each event as soon as it is parsed: no spawned
+//! task, no channel, no buffering beyond one event, and the client's backpressure
+//! reaches the upstream read. It finalizes exactly once, at the end of the stream,
+//! on an upstream error, or on `Drop` when the client goes away.
+//!
+//! Relay rules: chunks with empty `choices` (OpenAI's usage-only chunk, Azure's
+//! leading `prompt_filter_results` chunk) are hidden from clients that did not ask
+//! for usage; for clients that did, the chunk carrying usage also carries the
+//! `tollgate` object. Everything else passes through as the upstream sent it.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::estimate::OutputTokenCounter;
+use super::finalize::{self, Ending, Meter, RequestFacts};
+use super::Usage;
+use crate::ledger::{Outcome, UsageSource};
+use crate::providers::sse::{self, SseEvent, SseFrame, SseParser};
+use crate::providers::ProviderAdapter;
+use crate::upstream::ByteStream;
+
+/// Largest single SSE event accepted from an upstream.
+const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// Everything the relay needs besides the byte stream.
+pub struct StreamSetup {
+    pub meter: Meter,
+    pub facts: RequestFacts,
+    pub adapter: &'static dyn ProviderAdapter,
+    pub wants_usage_chunk: bool,
+    pub idle_timeout: std::time::Duration,
+    pub ttfb: std::time::Duration,
+}
+
+/// The relaying, metering body. See the module docs.
+pub struct MeteredBody {
+    first: Option<Bytes>,
+    upstream: ByteStream,
+    parser: SseParser,
+    frames: Vec<SseFrame>,
+    usage: Usage,
+    output: OutputTokenCounter,
+    saw_done: bool,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    setup: Option<StreamSetup>,
+}
+
+impl MeteredBody {
+    /// Relay `rest` after `first`, metering both.
+    pub fn new(first: Bytes, rest: ByteStream, setup: StreamSetup) -> Self {
+        let tokenizer = setup
+            .facts
+            .served
+            .as_ref()
+            .map_or(super::estimate::TokenizerKind::O200kBase, |s| s.tokenizer);
+        Self {
+            first: Some(first),
+            upstream: rest,
+            parser: SseParser::new(MAX_EVENT_BYTES),
+            frames: Vec::new(),
+            usage: Usage::default(),
+            output: OutputTokenCounter::new(tokenizer),
+            saw_done: false,
+            idle: Box::pin(tokio::time::sleep(setup.idle_timeout)),
+            setup: Some(setup),
+        }
+    }
+
+    /// Relay the frames parsed so far into `out`.
+    fn relay_frames(&mut self, out: &mut BytesMut) {
+        let frames = std::mem::take(&mut self.frames);
+        for frame in &frames {
+            match frame {
+                SseFrame::Comment(text) => out.extend_from_slice(&sse::encode_comment(text)),
+                SseFrame::Event(ev) if ev.is_done() => {
+                    self.saw_done = true;
+                    out.extend_from_slice(&sse::encode_event(ev));
+                }
+                SseFrame::Event(ev) => self.relay_event(ev, out),
+            }
+        }
+        self.frames = frames;
+        self.frames.clear();
+    }
+
+    fn relay_event(&mut self, ev: &SseEvent, out: &mut BytesMut) {
+        let Ok(view) = serde_json::from_str::<ChunkView<'_>>(&ev.data) else {
+            // Not a chat chunk (or an upstream error event): pass it on untouched.
+            out.extend_from_slice(&sse::encode_event(ev));
+            return;
+        };
+        for choice in view.choices.iter().flatten() {
+            if let Some(delta) = &choice.delta {
+                for text in [&delta.content, &delta.reasoning_content]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.output.push(text);
+                }
+            }
+        }
+        let usage = view.usage.as_ref().filter(|u| u.is_object());
+        let Some(setup) = &self.setup else { return };
+        if let Some(u) = usage {
+            self.usage.merge_max(&setup.adapter.usage_from_wire(u));
+        }
+        let has_no_choices = view.choices.as_ref().is_some_and(Vec::is_empty);
+        if !setup.wants_usage_chunk {
+            if !has_no_choices {
+                out.extend_from_slice(&sse::encode_event(ev));
+            }
+            return;
+        }
+        match (usage, serde_json::from_str::<Value>(&ev.data)) {
+            (Some(_), Ok(Value::Object(mut chunk))) if self.usage.is_complete() => {
+                let priced = finalize::price(
+                    &setup.meter.prices,
+                    &setup.facts,
+                    self.usage,
+                    UsageSource::Reported,
+                );
+                chunk.insert("tollgate".into(), finalize::summary(&setup.facts, &priced));
+                let data = serde_json::to_string(&chunk).unwrap_or_else(|_| ev.data.clone());
+                out.extend_from_slice(&sse::encode_event(&SseEvent { data, ..ev.clone() }));
+            }
+            _ => out.extend_from_slice(&sse::encode_event(ev)),
+        }
+    }
+
+    /// Write the record, once.
+    fn finish(&mut self, outcome: Outcome, error_code: Option<&'static str>) {
+        let Some(setup) = self.setup.take() else {
+            return;
+        };
+        let (usage, source) = Meter::settle(&setup.facts, self.usage, Some(&mut self.output));
+        let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
+        let ending = Ending {
+            status: 200,
+            outcome,
+            error_code,
+            ttfb: Some(setup.ttfb),
+        };
+        setup.meter.finish(&setup.facts, &priced, &ending);
+    }
+
+    /// A final SSE error event for a stream that broke after headers were sent.
+    fn error_event(&self, message: &str) -> Bytes {
+        let request_id = self
+            .setup
+            .as_ref()
+            .map_or("", |s| s.facts.request_id.as_str());
+        let data = serde_json::json!({"error": {
+            "message": format!("{message} (request id {request_id})"),
+            "type": "upstream_error", "param": null, "code": "upstream_error"}});
+        sse::encode_event(&SseEvent {
+            data: data.to_string(),
+            ..SseEvent::default()
+        })
+    }
+
+    fn fail(&mut self, message: &str) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let bytes = self.error_event(message);
+        self.finish(Outcome::UpstreamError, Some("upstream_error"));
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+}
+
+impl Body for MeteredBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        loop {
+            if this.setup.is_none() {
+                return Poll::Ready(None);
+            }
+            let chunk = match this.first.take() {
+                Some(first) => first,
+                None => match this.upstream.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(chunk))) => chunk,
+                    Poll::Ready(Some(Err(_))) => return this.fail("the upstream stream broke off"),
+                    Poll::Ready(None) => {
+                        let mut out = BytesMut::new();
+                        if this.parser.finish(&mut this.frames).is_ok() {
+                            this.relay_frames(&mut out);
+                        }
+                        if this.saw_done || this.usage.is_complete() {
+                            this.finish(Outcome::Completed, None);
+                        } else {
+                            out.extend_from_slice(
+                                &this.error_event("the upstream stream ended early"),
+                            );
+                            this.finish(Outcome::UpstreamError, Some("upstream_error"));
+                        }
+                        return if out.is_empty() {
+                            Poll::Ready(None)
+                        } else {
+                            Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
+                        };
+                    }
+                    Poll::Pending => {
+                        if this.idle.as_mut().poll(cx).is_ready() {
+                            return this.fail("the upstream went silent");
+                        }
+                        return Poll::Pending;
+                    }
+                },
+            };
+            if let Some(setup) = &this.setup {
+                let deadline = tokio::time::Instant::now() + setup.idle_timeout;
+                this.idle.as_mut().reset(deadline);
+            }
+            if this.parser.push(&chunk, &mut this.frames).is_err() {
+                return this.fail("the upstream sent an oversized or malformed event");
+            }
+            let mut out = BytesMut::new();
+            this.relay_frames(&mut out);
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+            }
+        }
+    }
+}
+
+impl Drop for MeteredBody {
+    fn drop(&mut self) {
+        // The client went away (or the server shut down) mid-stream: still exactly one record.
+        self.finish(Outcome::ClientCancelled, None);
+    }
+}
+
+/// The parts of a chunk the meter reads; borrowed to avoid copying text.
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    choices: Option<Vec<ChoiceView<'a>>>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default, borrow)]
+    delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+}

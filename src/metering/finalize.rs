@@ -1,0 +1,218 @@
+//! The end of every request: settle usage (reported, or counted with a tokenizer),
+//! price it, and emit exactly one ledger record, one metrics update and one log
+//! event. Streams call [`Meter::finish`] from their body's end or `Drop`, plain
+//! responses call it directly, refusals call it with no upstream.
+//!
+//! It does no I/O beyond a non-blocking enqueue on the ledger queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use super::estimate::{self, OutputTokenCounter, TokenizerKind};
+use super::Usage;
+use crate::config::Residency;
+use crate::ledger::{Ledger, Outcome, PricingStatus, UsageRecord, UsageSource};
+use crate::pricing::{self, PriceBook};
+use crate::telemetry::metrics;
+
+/// The offer that served (or last tried to serve) a request.
+#[derive(Debug, Clone)]
+pub struct ServedBy {
+    pub provider_id: String,
+    pub upstream_model: String,
+    pub residency: Residency,
+    /// Catalog offer key; `None` = knowingly unpriced.
+    pub price_key: Option<String>,
+    pub tokenizer: TokenizerKind,
+}
+
+/// What is known about a request from its start.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    pub request_id: String,
+    pub created_at: DateTime<Utc>,
+    pub started: tokio::time::Instant,
+    pub key_name: String,
+    pub route: &'static str,
+    pub logical_model: Option<String>,
+    pub is_streaming: bool,
+    /// The prompt, kept (shared, not copied) only to count it if usage never arrives.
+    pub messages: Option<Arc<Value>>,
+    pub served: Option<ServedBy>,
+    pub attempts: u32,
+    pub policy: Value,
+}
+
+/// A priced usage: what goes into the `tollgate` object and the record.
+#[derive(Debug, Clone)]
+pub struct Priced {
+    pub usage: Usage,
+    pub source: UsageSource,
+    pub cost_usd: Option<Decimal>,
+    pub price_id: Option<String>,
+    pub pricing: PricingStatus,
+}
+
+/// Price `usage` for the offer at the request's start time. No catalog row means
+/// `unpriced` with no cost, never $0.
+pub fn price(
+    prices: &PriceBook,
+    facts: &RequestFacts,
+    usage: Usage,
+    source: UsageSource,
+) -> Priced {
+    let key = facts.served.as_ref().and_then(|s| s.price_key.as_deref());
+    let row = key.and_then(|k| prices.lookup(k, facts.created_at));
+    let billable = source != UsageSource::None;
+    let (cost_usd, price_id, pricing) = match (row, billable, &facts.served) {
+        (_, _, None) | (_, false, _) => (None, None, PricingStatus::NotApplicable),
+        (Some(r), true, Some(_)) => (
+            Some(pricing::cost(&usage.token_counts(), r)),
+            Some(r.id.clone()),
+            PricingStatus::Priced,
+        ),
+        (None, true, Some(_)) => (None, None, PricingStatus::Unpriced),
+    };
+    Priced {
+        usage,
+        source,
+        cost_usd,
+        price_id,
+        pricing,
+    }
+}
+
+/// The `tollgate` object carried by a response body or the final stream chunk.
+pub fn summary(facts: &RequestFacts, priced: &Priced) -> Value {
+    let served = facts.served.as_ref();
+    json!({
+        "request_id": facts.request_id,
+        "cost_usd": priced.cost_usd.map(|c| c.to_string()),
+        "pricing": priced.pricing.as_str(),
+        "provider": served.map(|s| s.provider_id.as_str()),
+        "model": served.map(|s| s.upstream_model.as_str()),
+        "region": served.map(|s| s.residency.region.as_str()),
+        "jurisdiction": served.map(|s| s.residency.jurisdiction.as_str()),
+        "processing_scope": served.map(|s| s.residency.scope.as_str()),
+        "usage_source": priced.source.as_str(),
+        "price_id": priced.price_id,
+        "usage": {
+            "input_tokens": priced.usage.input,
+            "cached_input_tokens": priced.usage.cached_input,
+            "cache_write_tokens": priced.usage.cache_write,
+            "output_tokens": priced.usage.output,
+            "reasoning_tokens": priced.usage.reasoning,
+        },
+    })
+}
+
+/// How a request ended, as the caller saw it.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    pub status: u16,
+    pub outcome: Outcome,
+    pub error_code: Option<&'static str>,
+    pub ttfb: Option<Duration>,
+}
+
+/// Where finished requests go: the ledger queue and the catalog to price them.
+#[derive(Clone)]
+pub struct Meter {
+    pub ledger: Ledger,
+    pub prices: Arc<PriceBook>,
+}
+
+impl Meter {
+    /// Settle usage: the provider's report when complete; otherwise count the prompt
+    /// and the output seen so far with the offer's tokenizer (`estimated`); with no
+    /// upstream reached, nothing.
+    pub fn settle(
+        facts: &RequestFacts,
+        reported: Usage,
+        output: Option<&mut OutputTokenCounter>,
+    ) -> (Usage, UsageSource) {
+        if reported.is_complete() {
+            return (reported, UsageSource::Reported);
+        }
+        let Some(served) = &facts.served else {
+            return (Usage::default(), UsageSource::None);
+        };
+        let kind = served.tokenizer;
+        let input = reported.input.or_else(|| {
+            facts
+                .messages
+                .as_deref()
+                .map(|m| estimate::count_chat_prompt(kind, m))
+        });
+        let output_count = reported.output.or_else(|| output.map(|c| c.total()));
+        let usage = Usage {
+            input,
+            output: output_count.or(Some(0)),
+            ..reported
+        };
+        (usage, UsageSource::Estimated)
+    }
+
+    /// Record a finished request: exactly one ledger record, metrics and log line.
+    pub fn finish(&self, facts: &RequestFacts, priced: &Priced, ending: &Ending) -> UsageRecord {
+        let latency = facts.started.elapsed();
+        let served = facts.served.as_ref();
+        let record = UsageRecord {
+            request_id: facts.request_id.clone(),
+            created_at: facts.created_at,
+            key_name: facts.key_name.clone(),
+            route: facts.route.to_owned(),
+            logical_model: facts.logical_model.clone(),
+            provider: served.map(|s| s.provider_id.clone()),
+            upstream_model: served.map(|s| s.upstream_model.clone()),
+            region: served.map(|s| s.residency.region.clone()),
+            jurisdiction: served.map(|s| s.residency.jurisdiction.clone()),
+            processing_scope: served.map(|s| s.residency.scope.as_str().to_owned()),
+            stream: facts.is_streaming,
+            input_tokens: priced.usage.input,
+            cached_input_tokens: priced.usage.cached_input,
+            cache_write_tokens: priced.usage.cache_write,
+            output_tokens: priced.usage.output,
+            reasoning_tokens: priced.usage.reasoning,
+            usage_source: priced.source,
+            cost_usd: priced.cost_usd,
+            price_id: priced.price_id.clone(),
+            pricing: priced.pricing,
+            latency_ms: millis(latency),
+            ttfb_ms: ending.ttfb.map(millis),
+            status: ending.status,
+            outcome: ending.outcome,
+            error_code: ending.error_code.map(str::to_owned),
+            attempts: facts.attempts,
+            policy: facts.policy.clone(),
+        };
+        metrics::record_request(&record, latency, ending.ttfb);
+        tracing::info!(
+            request_id = %record.request_id,
+            key = %record.key_name,
+            model = record.logical_model.as_deref().unwrap_or("-"),
+            provider = record.provider.as_deref().unwrap_or("-"),
+            region = record.region.as_deref().unwrap_or("-"),
+            jurisdiction = record.jurisdiction.as_deref().unwrap_or("-"),
+            input_tokens = record.input_tokens,
+            output_tokens = record.output_tokens,
+            reasoning_tokens = record.reasoning_tokens,
+            usage_source = record.usage_source.as_str(),
+            cost_usd = record.cost_usd.map(|c| c.to_string()).as_deref().unwrap_or("-"),
+            status = record.status,
+            outcome = record.outcome.as_str(),
+            latency_ms = record.latency_ms,
+            "request finished"
+        );
+        self.ledger.record(record.clone());
+        record
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,33 @@
+//! Azure OpenAI classic deployments API:
+//! `{base}/openai/deployments/{deployment}/chat/completions?api-version=...` with
+//! the `api-key` header. The deployment in the path picks the model (the body's
+//! `model` is ignored by Azure). Reasoning deployments need `max_completion_tokens`.
+//! Azure's first stream chunk carries `prompt_filter_results` and empty `choices`;
+//! the stream relay treats it like any chunk without choices.
+
+use super::wire::{
+    api_key_header, chat_body, json_request, rename_max_tokens_for_reasoning_models,
+};
+use super::{ProviderAdapter, Target, UpstreamRequest};
+use crate::api::openai::ChatRequest;
+
+/// The `azure_openai` kind.
+pub struct AzureOpenAi;
+
+impl ProviderAdapter for AzureOpenAi {
+    fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
+        let mut body = chat_body(req, target);
+        rename_max_tokens_for_reasoning_models(&mut body, target.upstream_model);
+        let url = format!(
+            "{}/openai/deployments/{}/chat/completions?api-version={}",
+            target.provider.base_url,
+            target.upstream_model,
+            target
+                .provider
+                .api_version
+                .as_deref()
+                .unwrap_or("2024-10-21"),
+        );
+        json_request(url, api_key_header(target), &body)
+    }
+}

@@ -1,0 +1,28 @@
+//! GitHub Models (`https://models.github.ai/inference`): Bearer token with the
+//! `models:read` permission, `publisher/model` names (`deepseek/DeepSeek-R1`,
+//! `openai/o1`), and GitHub's API-version header. Rate limits answer 429 with
+//! `retry-after` and a "Please wait N seconds" message, read by the shared error
+//! classifier.
+
+use axum::http::HeaderValue;
+
+use super::wire::{bearer, chat_body, json_request, rename_max_tokens_for_reasoning_models};
+use super::{ProviderAdapter, Target, UpstreamRequest};
+use crate::api::openai::ChatRequest;
+
+/// The `github_models` kind.
+pub struct GithubModels;
+
+impl ProviderAdapter for GithubModels {
+    fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
+        let mut body = chat_body(req, target);
+        rename_max_tokens_for_reasoning_models(&mut body, target.upstream_model);
+        let url = format!("{}/chat/completions", target.provider.base_url);
+        let mut out = json_request(url, bearer(target), &body);
+        out.headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        out
+    }
+}

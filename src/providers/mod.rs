@@ -1,0 +1,65 @@
+//! Provider adapters: one translator per upstream wire dialect, chosen once per
+//! provider kind in [`adapter_for`] (the only `match` on `ProviderKind`).
+//!
+//! Adapters are pure: they build the upstream request (URL, auth header, body) and
+//! read the provider's usage and error shapes. They do no I/O; the HTTP call,
+//! timeouts and failover live in `upstream`.
+
+pub mod azure_ai_inference;
+pub mod azure_openai;
+pub mod deepseek;
+pub mod github_models;
+pub mod mock;
+mod mock_adapter;
+pub mod openai;
+pub mod openai_compatible;
+pub mod sse;
+mod wire;
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+
+use crate::api::openai::ChatRequest;
+use crate::config::{ProviderKind, ProviderSettings};
+use crate::metering::Usage;
+
+pub use wire::{openai_usage, UpstreamFailure};
+
+/// A request ready to send: everything but the transport.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Where one attempt goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub provider: &'a ProviderSettings,
+    pub upstream_model: &'a str,
+}
+
+/// A wire dialect. Implementations are stateless and shared.
+pub trait ProviderAdapter: Send + Sync {
+    /// Build the upstream request for `req` served by `target`.
+    fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest;
+
+    /// Normalise the provider's `usage` object.
+    fn usage_from_wire(&self, usage: &serde_json::Value) -> Usage {
+        openai_usage(usage)
+    }
+}
+
+/// The adapter for a kind: the single place kinds are dispatched.
+pub fn adapter_for(kind: ProviderKind) -> &'static dyn ProviderAdapter {
+    match kind {
+        ProviderKind::Openai => &openai::OpenAi,
+        ProviderKind::AzureOpenai => &azure_openai::AzureOpenAi,
+        ProviderKind::AzureAiInference => &azure_ai_inference::AzureAiInference,
+        ProviderKind::GithubModels => &github_models::GithubModels,
+        ProviderKind::Deepseek => &deepseek::DeepSeek,
+        ProviderKind::OpenaiCompatible => &openai_compatible::OpenAiCompatible,
+        ProviderKind::Mock => &mock_adapter::MockAdapter,
+    }
+}

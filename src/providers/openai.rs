@@ -1,0 +1,19 @@
+//! OpenAI's own API (`api.openai.com/v1`, or a regional host such as
+//! `eu.api.openai.com/v1`): Bearer auth; o-series models take
+//! `max_completion_tokens` instead of `max_tokens`.
+
+use super::wire::{bearer, chat_body, json_request, rename_max_tokens_for_reasoning_models};
+use super::{ProviderAdapter, Target, UpstreamRequest};
+use crate::api::openai::ChatRequest;
+
+/// The `openai` kind.
+pub struct OpenAi;
+
+impl ProviderAdapter for OpenAi {
+    fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
+        let mut body = chat_body(req, target);
+        rename_max_tokens_for_reasoning_models(&mut body, target.upstream_model);
+        let url = format!("{}/chat/completions", target.provider.base_url);
+        json_request(url, bearer(target), &body)
+    }
+}

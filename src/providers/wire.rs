@@ -1,0 +1,200 @@
+//! Pieces of the OpenAI Chat Completions dialect that every adapter shares:
+//! rewriting the client's body for an upstream, reading `usage`, reading errors.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::{Target, UpstreamRequest};
+use crate::api::openai::ChatRequest;
+use crate::metering::Usage;
+
+/// The client's body for `target`: the upstream model name, usage always requested
+/// on streams (the meter needs it; the client's own wish is honoured when relaying),
+/// and assistant `reasoning_content` from earlier turns removed (DeepSeek R1 answers
+/// 400 to it, and OpenAI-style upstreams reject unknown message fields).
+pub fn chat_body(req: &ChatRequest, target: Target<'_>) -> Map<String, Value> {
+    let mut body = req.body.clone();
+    body.insert(
+        "model".into(),
+        Value::String(target.upstream_model.to_owned()),
+    );
+    if req.is_streaming {
+        let opts = body
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(o) = opts {
+            o.insert("include_usage".into(), Value::Bool(true));
+        } else {
+            *opts = serde_json::json!({ "include_usage": true });
+        }
+    }
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for m in messages.iter_mut() {
+            if let Value::Object(m) = m {
+                m.remove("reasoning_content");
+            }
+        }
+    }
+    body
+}
+
+/// o-series reasoning models refuse `max_tokens`; they take `max_completion_tokens`,
+/// which bounds visible plus reasoning tokens.
+pub fn rename_max_tokens_for_reasoning_models(body: &mut Map<String, Value>, upstream_model: &str) {
+    let bare = upstream_model.rsplit('/').next().unwrap_or(upstream_model);
+    let is_o_series = bare.len() > 1
+        && bare.starts_with('o')
+        && bare[1..].starts_with(|c: char| c.is_ascii_digit());
+    if !is_o_series {
+        return;
+    }
+    if let Some(v) = body.remove("max_tokens") {
+        body.entry("max_completion_tokens").or_insert(v);
+    }
+}
+
+/// Assemble the request with JSON content type and the given auth header.
+pub fn json_request(
+    url: String,
+    auth: Option<(&'static str, String)>,
+    body: &Map<String, Value>,
+) -> UpstreamRequest {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Some((name, value)) = auth {
+        if let Ok(mut v) = HeaderValue::from_str(&value) {
+            v.set_sensitive(true);
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    UpstreamRequest {
+        url,
+        headers,
+        body: Bytes::from(bytes),
+    }
+}
+
+/// `Authorization: Bearer <secret>` for `target`, when it has a secret.
+pub fn bearer(target: Target<'_>) -> Option<(&'static str, String)> {
+    target
+        .provider
+        .api_key
+        .as_ref()
+        .map(|k| ("authorization", format!("Bearer {}", k.expose())))
+}
+
+/// Azure's `api-key: <secret>`.
+pub fn api_key_header(target: Target<'_>) -> Option<(&'static str, String)> {
+    target
+        .provider
+        .api_key
+        .as_ref()
+        .map(|k| ("api-key", k.expose().to_owned()))
+}
+
+/// The OpenAI `usage` object (also Azure, GitHub Models, DeepSeek's superset).
+pub fn openai_usage(usage: &Value) -> Usage {
+    let n = |v: Option<&Value>| v.and_then(Value::as_u64);
+    Usage {
+        input: n(usage.get("prompt_tokens")),
+        cached_input: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
+        cache_write: n(usage.pointer("/prompt_tokens_details/cache_write_tokens")),
+        output: n(usage.get("completion_tokens")),
+        reasoning: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
+    }
+}
+
+/// A failed upstream answer, classified for failover and for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamFailure {
+    pub status: u16,
+    /// Seconds, from `retry-after`, `retry-after-ms` or the provider's message.
+    pub retry_after_secs: Option<u64>,
+    /// The provider's own message, trimmed; never contains our secrets.
+    pub message: Option<String>,
+}
+
+impl UpstreamFailure {
+    /// Read an error answer from any OpenAI-dialect provider.
+    pub fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Self {
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        let message = json
+            .as_ref()
+            .and_then(|j| j.pointer("/error/message").or_else(|| j.get("message")))
+            .and_then(Value::as_str)
+            .map(|m| m.chars().take(400).collect::<String>());
+        Self {
+            status,
+            retry_after_secs: retry_after(headers)
+                .or_else(|| message.as_deref().and_then(wait_seconds_in_message)),
+            message,
+        }
+    }
+
+    /// Whether another offer may succeed where this one failed: rate limits and
+    /// server-side failures, not the client's own mistakes.
+    pub fn is_retryable(&self) -> bool {
+        self.status == 408 || self.status == 429 || self.status >= 500
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(secs) = get("retry-after").and_then(|v| v.parse::<f64>().ok()) {
+        return Some(secs.max(0.0).ceil() as u64);
+    }
+    get("retry-after-ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ms| ms.div_ceil(1000))
+}
+
+/// GitHub Models and Azure say "Please wait 5631 seconds" / "retry after 37 seconds".
+fn wait_seconds_in_message(message: &str) -> Option<u64> {
+    let lower = message.to_ascii_lowercase();
+    let idx = lower
+        .find("wait ")
+        .map(|i| i + 5)
+        .or_else(|| lower.find("retry after ").map(|i| i + 12))?;
+    let digits: String = lower
+        .get(idx..)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn o_series_max_tokens_becomes_max_completion_tokens() {
+        let mut b: Map<String, Value> = serde_json::from_str(r#"{"max_tokens":100}"#).unwrap();
+        rename_max_tokens_for_reasoning_models(&mut b, "o1");
+        assert_eq!(b.get("max_completion_tokens"), Some(&Value::from(100)));
+        assert!(!b.contains_key("max_tokens"));
+        let mut b: Map<String, Value> = serde_json::from_str(r#"{"max_tokens":100}"#).unwrap();
+        rename_max_tokens_for_reasoning_models(&mut b, "gpt-4o");
+        assert!(b.contains_key("max_tokens"));
+        let mut b: Map<String, Value> = serde_json::from_str(r#"{"max_tokens":7}"#).unwrap();
+        rename_max_tokens_for_reasoning_models(&mut b, "openai/o3-mini");
+        assert_eq!(b.get("max_completion_tokens"), Some(&Value::from(7)));
+    }
+
+    #[test]
+    fn retry_after_is_read_from_header_or_message() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(
+            UpstreamFailure::from_response(429, &h, b"{}").retry_after_secs,
+            Some(7)
+        );
+        let body = br#"{"error":{"code":"RateLimitReached","message":"Rate limit of 50 per 86400s exceeded for UserByModelByDay. Please wait 5631 seconds before retrying."}}"#;
+        let f = UpstreamFailure::from_response(429, &HeaderMap::new(), body);
+        assert_eq!(f.retry_after_secs, Some(5631));
+        assert!(f.is_retryable());
+        assert!(!UpstreamFailure::from_response(400, &HeaderMap::new(), b"{}").is_retryable());
+    }
+}

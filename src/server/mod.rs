@@ -1,0 +1,141 @@
+//! The HTTP edge: the apps' router, the admin router, shared state, reading request
+//! bodies within the size limit, the response headers every proxied answer carries,
+//! and serving with graceful shutdown.
+//!
+//! Handlers live in sibling files, one per endpoint family.
+
+mod admin;
+mod chat;
+mod info;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::api::error::{ErrorCode, GatewayError};
+use crate::config::Settings;
+use crate::ledger::Ledger;
+use crate::metering::finalize::{Meter, RequestFacts};
+use crate::upstream::Upstream;
+
+/// Shared, immutable state of a running gateway.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub upstream: Upstream,
+    pub meter: Meter,
+    pub ledger: Ledger,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The time a request starts at; prices are chosen by it. Tests pin it.
+    pub clock: Clock,
+}
+
+/// Wall-clock source.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>;
+
+/// The apps' router.
+pub fn app_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/chat/completions", post(chat::chat_completions))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(chat::azure_chat_completions),
+        )
+        .route("/v1/models", get(info::models))
+        .route("/v1/tollgate/requests/{id}", get(info::request_record))
+        .fallback(info::not_found)
+        .with_state(state)
+}
+
+/// The operators' router (admin listener).
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves, then let in-flight
+/// requests and streams finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Facts of a request that just arrived.
+fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
+    RequestFacts {
+        request_id: format!("tg-{}", uuid::Uuid::now_v7().simple()),
+        created_at: (app.clock)(),
+        started: tokio::time::Instant::now(),
+        key_name: String::new(),
+        route,
+        logical_model: None,
+        is_streaming: false,
+        messages: None,
+        served: None,
+        attempts: 0,
+        policy: Value::Null,
+    }
+}
+
+/// Read a request body, refusing more than `limit` bytes with `request_too_large`
+/// (checked against `content-length` first, so an honest oversized upload is refused
+/// before it is read).
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+    let too_large = || {
+        GatewayError::new(
+            ErrorCode::RequestTooLarge,
+            format!("the request body is larger than the {limit}-byte limit; shorten the prompt or ask the operator to raise server.max_body_bytes"),
+        )
+    };
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let is_limit = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if is_limit {
+            too_large()
+        } else {
+            GatewayError::new(
+                ErrorCode::InvalidRequest,
+                "the request body could not be read",
+            )
+        }
+    })
+}
+
+/// `x-tollgate-*` headers every proxied answer carries.
+fn residency_headers(h: &mut HeaderMap, facts: &RequestFacts) {
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    put("x-tollgate-request-id", &facts.request_id);
+    if let Some(s) = &facts.served {
+        put("x-tollgate-provider", &s.provider_id);
+        put("x-tollgate-model", &s.upstream_model);
+        put("x-tollgate-region", &s.residency.region);
+        put("x-tollgate-jurisdiction", &s.residency.jurisdiction);
+        put("x-tollgate-processing-scope", s.residency.scope.as_str());
+    }
+}

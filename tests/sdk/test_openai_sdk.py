@@ -1,0 +1,170 @@
+"""The official OpenAI Python SDK against the built tollgate binary on the demo config.
+
+Run by .ci/run after `cargo build`: TOLLGATE_BIN names the binary. Every model of the
+demo is served by the built-in mock upstream, so no provider key is needed.
+"""
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "tg-demo-key"
+# USD per 1M tokens of the demo's o1 offer (config/prices.toml, openai/o1).
+O1_PRICE = {"input": Decimal("15"), "cached": Decimal("7.5"), "output": Decimal("60")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    binary = os.environ.get("TOLLGATE_BIN", str(ROOT / "target/debug/tollgate"))
+    ledger = tmp_path_factory.mktemp("ledger") / "sdk.db"
+    port, admin_port = free_port(), free_port()
+    env = dict(os.environ)
+    env.update(
+        TOLLGATE__SERVER__LISTEN=f"127.0.0.1:{port}",
+        TOLLGATE__ADMIN__LISTEN=f"127.0.0.1:{admin_port}",
+        TOLLGATE__LEDGER__PATH=str(ledger),
+        TOLLGATE__MOCK__LATENCY="20ms",
+        TOLLGATE__MOCK__CHUNK_INTERVAL="2ms",
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", "--config", str(ROOT / "config/demo.toml")],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("tollgate did not start: " + proc.stderr.read())
+    state = {"base": base, "proc": proc, "ledger": ledger, "requests": 0}
+    yield state
+    if proc.poll() is None:
+        proc.kill()
+
+
+def client(gw) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw["base"] + "/v1", api_key=KEY, max_retries=0)
+
+
+def o1_cost(usage) -> Decimal:
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
+    total = (
+        (usage.prompt_tokens - cached) * O1_PRICE["input"]
+        + cached * O1_PRICE["cached"]
+        + usage.completion_tokens * O1_PRICE["output"]
+    )
+    return total / Decimal(1_000_000)
+
+
+def test_non_streaming_reports_cost_residency_and_usage(gateway):
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="o1", messages=[{"role": "user", "content": "Explain entropy briefly."}], max_tokens=400
+    )
+    gateway["requests"] += 1
+    completion = raw.parse()
+    headers = raw.headers
+    extra = completion.model_extra["tollgate"]
+    assert headers["x-tollgate-provider"] == "openai" == extra["provider"]
+    assert headers["x-tollgate-jurisdiction"] == "US" == extra["jurisdiction"]
+    assert headers["x-tollgate-region"] == "openai:us"
+    assert extra["usage_source"] == "reported"
+    assert completion.usage.completion_tokens_details.reasoning_tokens > 0
+    assert int(headers["x-tollgate-output-tokens"]) == completion.usage.completion_tokens
+    expected = o1_cost(completion.usage)
+    assert Decimal(headers["x-tollgate-cost-usd"]) == expected
+    assert Decimal(extra["cost_usd"]) == expected
+    record = httpx.get(
+        f"{gateway['base']}/v1/tollgate/requests/{extra['request_id']}",
+        headers={"authorization": f"Bearer {KEY}"},
+    ).json()
+    assert Decimal(record["cost_usd"]) == expected
+
+
+def test_streaming_with_usage_carries_the_tollgate_object(gateway):
+    stream = client(gateway).chat.completions.create(
+        model="deepseek-r1-azure",
+        messages=[{"role": "user", "content": "How many languages are there?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    gateway["requests"] += 1
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("<think>")
+    final = [c for c in chunks if c.usage is not None][-1]
+    extra = final.model_extra["tollgate"]
+    assert extra["jurisdiction"] == "EU"
+    assert extra["provider"] == "azure-swedencentral"
+    # R1 on Azure AI Foundry: 1.35 in / 5.40 out per 1M, no cache.
+    expected = (final.usage.prompt_tokens * Decimal("1.35") + final.usage.completion_tokens * Decimal("5.40")) / Decimal(1_000_000)
+    assert Decimal(extra["cost_usd"]) == expected
+
+
+def test_streaming_without_usage_never_sees_an_empty_choices_chunk(gateway):
+    with client(gateway).chat.completions.with_streaming_response.create(
+        model="deepseek-r1-github", messages=[{"role": "user", "content": "Hi"}], stream=True
+    ) as response:
+        assert response.headers["x-tollgate-jurisdiction"] == "US"
+        chunks = list(response.parse())
+    gateway["requests"] += 1
+    assert chunks and all(len(c.choices) > 0 for c in chunks)
+
+
+def test_azure_openai_client_uses_the_deployments_route(gateway):
+    azure = openai.AzureOpenAI(
+        azure_endpoint=gateway["base"], api_key=KEY, api_version="2024-10-21", max_retries=0
+    )
+    raw = azure.chat.completions.with_raw_response.create(
+        model="deepseek-flash", messages=[{"role": "user", "content": "Hello"}]
+    )
+    gateway["requests"] += 1
+    completion = raw.parse()
+    assert raw.headers["x-tollgate-jurisdiction"] == "CN"
+    assert completion.model_extra["tollgate"]["provider"] == "deepseek"
+    assert completion.choices[0].message.content
+
+
+def test_errors_raise_the_sdks_usual_exceptions(gateway):
+    bad = openai.OpenAI(base_url=gateway["base"] + "/v1", api_key="not-a-key", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as auth:
+        bad.chat.completions.create(model="o1", messages=[{"role": "user", "content": "x"}])
+    assert auth.value.code == "invalid_api_key"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client(gateway).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert missing.value.code == "model_not_found"
+    gateway["requests"] += 2
+
+
+def test_models_lists_the_demo_models(gateway):
+    ids = {m.id for m in client(gateway).models.list()}
+    assert {"deepseek-r1", "o1", "deepseek-flash"} <= ids
+
+
+def test_sigterm_flushes_the_ledger_and_exits_zero(gateway):
+    proc = gateway["proc"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    rows = sqlite3.connect(gateway["ledger"]).execute("SELECT count(*) FROM requests").fetchone()[0]
+    assert rows == gateway["requests"]

@@ -1,0 +1,267 @@
+//! Streaming through the gateway: chunks relayed as they arrive, usage read from
+//! every provider's stream shape, the usage-only chunk hidden from clients that did
+//! not ask for it, and exactly one record for a stream the client abandons.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "the chunk parser below is test code; a failure should fail the test"
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+fn stream_body(include_usage: bool) -> Value {
+    let mut b =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "Say hi"}]});
+    if include_usage {
+        b["stream_options"] = json!({"include_usage": true});
+    }
+    b
+}
+
+fn chunks(data: &[String]) -> Vec<Value> {
+    data.iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn client_without_include_usage_never_sees_an_empty_choices_chunk() {
+    let fake = FakeUpstream::start(Reply::sse_events(&fixture("openai/chat_stream.sse"))).await;
+    let mut gw = start_gateway(&one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/gpt-4o"),
+    ))
+    .await;
+    let resp = gw.chat(stream_body(false)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    assert_eq!(resp.headers()["x-tollgate-provider"], "p1");
+    assert!(resp.headers().get("x-tollgate-cost-usd").is_none());
+    let data = sse_data(resp).await;
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let parsed = chunks(&data);
+    assert_eq!(parsed.len(), 4);
+    assert!(parsed
+        .iter()
+        .all(|c| !c["choices"].as_array().unwrap().is_empty()));
+    // tollgate asked upstream for usage anyway, and metered it.
+    assert_eq!(
+        fake.received()[0].body["stream_options"]["include_usage"],
+        true
+    );
+    let rows = gw.ledger_rows().await;
+    assert_eq!(
+        (
+            rows[0]["input_tokens"].clone(),
+            rows[0]["output_tokens"].clone()
+        ),
+        (json!(9), json!(2))
+    );
+    assert_eq!(rows[0]["usage_source"], "reported");
+    // 9·2.50 + 2·10 = 42.5 → 0.0000425
+    assert_eq!(rows[0]["cost_usd"], "0.0000425");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn client_with_include_usage_gets_the_usage_chunk_with_the_tollgate_object() {
+    let fake = FakeUpstream::start(Reply::sse_events(&fixture("openai/chat_stream.sse"))).await;
+    let mut gw = start_gateway(&one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/gpt-4o"),
+    ))
+    .await;
+    let resp = gw.chat(stream_body(true)).await;
+    let request_id = resp.headers()["x-tollgate-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let parsed = chunks(&sse_data(resp).await);
+    let last = parsed.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"]["prompt_tokens"], 9);
+    assert_eq!(last["tollgate"]["cost_usd"], "0.0000425");
+    assert_eq!(last["tollgate"]["request_id"], request_id.as_str());
+    assert_eq!(last["tollgate"]["jurisdiction"], "US");
+    assert_eq!(last["tollgate"]["usage_source"], "reported");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn azure_prompt_filter_chunk_is_hidden_and_usage_is_metered() {
+    let fake =
+        FakeUpstream::start(Reply::sse_events(&fixture("azure_openai/chat_stream.sse"))).await;
+    let extra = "api_version = \"2024-12-01-preview\"";
+    let mut gw = start_gateway(&one_offer_config(
+        "azure_openai",
+        &fake.base_url,
+        extra,
+        "EU",
+        "m",
+        "o3-mini",
+        Some("azure-openai/o3-mini/global-standard"),
+    ))
+    .await;
+    let parsed = chunks(&sse_data(gw.chat(stream_body(false)).await).await);
+    assert!(parsed
+        .iter()
+        .all(|c| c.get("prompt_filter_results").is_none()));
+    assert_eq!(parsed[1]["choices"][0]["delta"]["content"], "Bonjour");
+    let sent = &fake.received()[0];
+    assert_eq!(
+        sent.path_and_query,
+        "/openai/deployments/o3-mini/chat/completions?api-version=2024-12-01-preview"
+    );
+    assert_eq!(sent.headers["api-key"], "secret-P1_KEY");
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["cached_input_tokens"], 1024);
+    assert_eq!(rows[0]["reasoning_tokens"], 256);
+    // (1200-1024)·1.10 + 1024·0.55 + 300·4.40 = 193.6 + 563.2 + 1320 = 2076.8 → 0.0020768
+    assert_eq!(rows[0]["cost_usd"], "0.0020768");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn deepseek_keep_alives_pass_and_usage_on_the_finish_chunk_is_read() {
+    let fake = FakeUpstream::start(Reply::sse_events(&fixture("deepseek/chat_stream.sse"))).await;
+    let mut gw = start_gateway(&one_offer_config(
+        "deepseek",
+        &fake.base_url,
+        "",
+        "CN",
+        "m",
+        "deepseek-reasoner",
+        Some("deepseek/deepseek-reasoner"),
+    ))
+    .await;
+    let resp = gw.chat(stream_body(true)).await;
+    let text = resp.text().await.unwrap();
+    assert!(text.starts_with(": keep-alive\n\n"), "{text}");
+    let finish: Value = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .find(|c| c["choices"][0]["finish_reason"] == "stop")
+        .unwrap();
+    assert_eq!(finish["tollgate"]["usage_source"], "reported");
+    let rows = gw.ledger_rows().await;
+    assert_eq!(
+        (
+            rows[0]["input_tokens"].clone(),
+            rows[0]["output_tokens"].clone(),
+            rows[0]["reasoning_tokens"].clone()
+        ),
+        (json!(6), json!(1552), json!(199))
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_chunk_reaches_the_client_before_the_upstream_finishes() {
+    let gate = Arc::new(Notify::new());
+    let events = split_events(&fixture("openai/chat_stream.sse"));
+    let mut steps = vec![
+        Step::Send(events[0].clone()),
+        Step::Send(events[1].clone()),
+        Step::Wait(gate.clone()),
+    ];
+    steps.extend(events[2..].iter().cloned().map(Step::Send));
+    let fake = FakeUpstream::start(Reply::Sse(steps)).await;
+    let mut gw = start_gateway(&one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/gpt-4o"),
+    ))
+    .await;
+    let resp = gw.chat(stream_body(false)).await;
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("\"Hi\"") {
+        let chunk = tokio::time::timeout(Duration::from_secs(3), body.next())
+            .await
+            .expect("first chunks must arrive while the upstream is still open");
+        seen.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
+    }
+    assert!(!seen.contains("[DONE]"));
+    gate.notify_one();
+    while let Some(chunk) = body.next().await {
+        seen.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    assert!(seen.ends_with("data: [DONE]\n\n"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_stream_yields_one_estimated_record() {
+    let never = Arc::new(Notify::new());
+    let events = split_events(&fixture("openai/chat_stream.sse"));
+    let steps = vec![
+        Step::Send(events[0].clone()),
+        Step::Send(events[1].clone()),
+        Step::Send(events[2].clone()),
+        Step::Wait(never),
+    ];
+    let fake = FakeUpstream::start(Reply::Sse(steps)).await;
+    let mut gw = start_gateway(&one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/gpt-4o"),
+    ))
+    .await;
+    let resp = gw.chat(stream_body(true)).await;
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains(" there") {
+        seen.push_str(std::str::from_utf8(&body.next().await.unwrap().unwrap()).unwrap());
+    }
+    drop(body);
+    let mut recorded = false;
+    for _ in 0..50 {
+        if gw.ledger_rows().await.len() == 1 {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recorded, "the abandoned stream was not recorded");
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["usage_source"], "estimated");
+    assert_eq!(rows[0]["outcome"], "client_cancelled");
+    // "Hi there" is 2 tokens in o200k_base; the prompt was counted with the tokenizer too.
+    assert_eq!(rows[0]["output_tokens"], 2);
+    assert!(rows[0]["input_tokens"].as_i64().unwrap() > 0);
+    assert!(
+        rows[0]["cost_usd"].is_string(),
+        "estimated usage is still priced"
+    );
+    gw.stop().await;
+}
