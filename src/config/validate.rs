@@ -209,7 +209,7 @@ pub fn validate(
         .providers
         .iter()
         .enumerate()
-        .filter_map(|(i, rp)| validate_provider(i, rp, env, &mut p))
+        .map(|(i, rp)| validate_provider(i, rp, env, &mut p))
         .collect();
     check_unique(
         raw.providers.iter().map(|x| x.id.as_str()),
@@ -315,7 +315,7 @@ fn validate_provider(
     rp: &RawProvider,
     env: &dyn Fn(&str) -> Option<String>,
     p: &mut Problems,
-) -> Option<ProviderSettings> {
+) -> ProviderSettings {
     let path = format!("providers[{i}]");
     let kind = ProviderKind::parse(&rp.kind);
     if kind.is_none() {
@@ -361,7 +361,9 @@ fn validate_provider(
             "must be a non-empty word without spaces".into(),
         );
     }
-    let kind = kind?;
+    // On errors, keep going with placeholders so later references to this provider
+    // do not report it as missing; the problems already recorded reject the config.
+    let kind = kind.unwrap_or(ProviderKind::Mock);
     let is_mock = kind == ProviderKind::Mock;
     let api_key = match (&rp.api_key, is_mock) {
         (Some(r), false) => p.secret(&format!("{path}.api_key"), r, env),
@@ -424,7 +426,7 @@ fn validate_provider(
         (None, true) => Some(MockFlavor::Openai),
         (None, false) => None,
     };
-    Some(ProviderSettings {
+    ProviderSettings {
         id: rp.id.clone(),
         kind,
         base_url,
@@ -433,10 +435,10 @@ fn validate_provider(
         residency: Residency {
             region: rp.region.clone(),
             jurisdiction,
-            scope: scope?,
+            scope: scope.unwrap_or(Scope::Global),
         },
         mock_flavor,
-    })
+    }
 }
 
 fn validate_models(

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::estimate::{self, OutputTokenCounter, TokenizerKind};
 use super::Usage;
+use crate::api::openai::ChatRequest;
 use crate::config::Residency;
 use crate::ledger::{Ledger, Outcome, PricingStatus, UsageRecord, UsageSource};
 use crate::pricing::{self, PriceBook};
@@ -40,8 +41,8 @@ pub struct RequestFacts {
     pub route: &'static str,
     pub logical_model: Option<String>,
     pub is_streaming: bool,
-    /// The prompt, kept (shared, not copied) only to count it if usage never arrives.
-    pub messages: Option<Arc<Value>>,
+    /// The parsed request, shared (not copied), to count the prompt if usage never arrives.
+    pub request: Option<Arc<ChatRequest>>,
     pub served: Option<ServedBy>,
     pub attempts: u32,
     pub policy: Value,
@@ -144,9 +145,9 @@ impl Meter {
         let kind = served.tokenizer;
         let input = reported.input.or_else(|| {
             facts
-                .messages
+                .request
                 .as_deref()
-                .map(|m| estimate::count_chat_prompt(kind, m))
+                .map(|r| estimate::count_chat_prompt(kind, r.messages()))
         });
         let output_count = reported.output.or_else(|| output.map(|c| c.total()));
         let usage = Usage {

@@ -96,13 +96,13 @@ async fn serve(
     let principal = auth::authenticate(&app.settings.keys, headers)?;
     facts.key_name = principal.key_name.clone();
     let bytes = super::read_body(body, headers, app.settings.max_body_bytes).await?;
-    let req = ChatRequest::parse(&bytes, path_model)?;
+    let req = Arc::new(ChatRequest::parse(&bytes, path_model)?);
     facts.is_streaming = req.is_streaming;
     let model = find_model(app, principal.key_index, &req.model)?;
     facts.logical_model = Some(model.name.clone());
     let decision = policy::evaluate(model, &app.settings.providers, headers)?;
     facts.policy = decision.to_record();
-    facts.messages = Some(Arc::new(req.messages().clone()));
+    facts.request = Some(req.clone());
 
     let mut last_error = None;
     let max_attempts = usize::try_from(app.settings.max_attempts).unwrap_or(usize::MAX);

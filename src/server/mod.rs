@@ -85,7 +85,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         route,
         logical_model: None,
         is_streaming: false,
-        messages: None,
+        request: None,
         served: None,
         attempts: 0,
         policy: Value::Null,
