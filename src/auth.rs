@@ -82,6 +82,10 @@ mod tests {
                 name: format!("{k}-name"),
                 hash: parse_key_hash(&hash_key(k)).unwrap(),
                 models: None,
+                team: None,
+                residency: Default::default(),
+                rate_limit: Default::default(),
+                budget: Default::default(),
             })
             .collect()
     }

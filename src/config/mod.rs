@@ -5,6 +5,7 @@
 //! (secrets resolved, references checked, every problem collected) is `validate`'s job.
 //! Nothing here touches the network or the ledger.
 
+pub mod access;
 pub mod secret;
 pub mod validate;
 
@@ -12,6 +13,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use access::{
+    Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
+};
 pub use validate::{
     validate, KeySettings, LogFormat, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
     Residency, Scope, Settings,
@@ -44,6 +48,10 @@ pub struct RawConfig {
     pub logging: RawLogging,
     pub pricing: RawPricing,
     pub mock: RawMock,
+    /// The residency policy of keys that declare none.
+    pub policy: access::RawResidencyPolicy,
+    pub routing: access::RawRouting,
+    pub teams: Vec<access::RawTeam>,
     pub keys: Vec<RawKey>,
     pub providers: Vec<RawProvider>,
     pub models: Vec<RawModel>,
@@ -189,6 +197,12 @@ pub struct RawKey {
     pub hash: String,
     /// Logical models this key may use; absent means all.
     pub models: Option<Vec<String>>,
+    /// The team whose budget this key also spends.
+    pub team: Option<String>,
+    /// This key's residency policy; absent means `[policy]`.
+    pub residency: Option<access::RawResidencyPolicy>,
+    pub rate_limit: Option<access::RawRateLimit>,
+    pub budget: Option<access::RawBudget>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +222,8 @@ pub struct RawProvider {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawModel {
     pub name: String,
+    /// `priority` (default), `cheapest`, `latency` or `weighted`.
+    pub routing: Option<String>,
     pub offers: Vec<RawOffer>,
 }
 
@@ -217,6 +233,10 @@ pub struct RawOffer {
     pub upstream_model: String,
     /// Catalog offer key; absent means the offer is knowingly unpriced.
     pub price: Option<String>,
+    /// Share of traffic under `weighted` routing (default 1).
+    pub weight: Option<u32>,
+    /// What the upstream account allows; tollgate routes around an exhausted quota.
+    pub quota: Option<access::RawQuota>,
 }
 
 /// Read `path` and apply `TOLLGATE__SECTION__KEY` overrides from `env_vars`

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::access::{
+    self, Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
+};
 use super::secret::{self, Secret};
 use super::{ConfigError, RawConfig, RawProvider};
 use crate::pricing::PriceBook;
@@ -37,6 +40,8 @@ pub struct Settings {
     pub log_level: String,
     pub mock_latency: Duration,
     pub mock_chunk_interval: Duration,
+    pub routing: RoutingSettings,
+    pub teams: Vec<TeamSettings>,
     pub keys: Vec<KeySettings>,
     pub providers: Vec<ProviderSettings>,
     pub models: Vec<ModelSettings>,
@@ -57,6 +62,12 @@ pub struct KeySettings {
     pub hash: [u8; 32],
     /// Logical models the key may use; `None` means every configured model.
     pub models: Option<HashSet<String>>,
+    /// Index into `Settings::teams`.
+    pub team: Option<usize>,
+    /// The key's own policy, or `[policy]` when it declares none.
+    pub residency: ResidencyPolicy,
+    pub rate_limit: RateLimit,
+    pub budget: Budget,
 }
 
 /// The wire dialects tollgate speaks upstream.
@@ -96,7 +107,7 @@ impl ProviderKind {
 }
 
 /// Where an upstream processes prompts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     /// Within the region's own geography.
     Regional,
@@ -107,6 +118,16 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Parse the config spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "regional" => Some(Scope::Regional),
+            "datazone" => Some(Scope::Datazone),
+            "global" => Some(Scope::Global),
+            _ => None,
+        }
+    }
+
     /// The config and wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +167,7 @@ pub struct ProviderSettings {
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
     pub name: String,
+    pub strategy: RoutingStrategy,
     pub offers: Vec<OfferSettings>,
 }
 
@@ -157,6 +179,9 @@ pub struct OfferSettings {
     pub upstream_model: String,
     /// Catalog offer key; `None` means knowingly unpriced.
     pub price: Option<String>,
+    /// Share of traffic under `weighted` routing.
+    pub weight: u32,
+    pub quota: Quota,
 }
 
 /// Validate `raw`; `config_dir` anchors relative paths; `env` resolves `env:NAME`.
@@ -204,7 +229,25 @@ pub fn validate(
             None
         }
     };
-    let keys = validate_keys(&raw, &mut p);
+    let mut push = |path: String, msg: String| p.0.push(format!("{path}: {msg}"));
+    let default_policy = access::residency("policy", &raw.policy, &mut push);
+    let routing = access::routing(&raw.routing, &mut push);
+    let teams: Vec<TeamSettings> = raw
+        .teams
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TeamSettings {
+            name: t.name.clone(),
+            budget: access::budget(&format!("teams[{i}].budget"), t.budget.as_ref(), &mut push),
+        })
+        .collect();
+    check_unique(
+        raw.teams.iter().map(|t| t.name.as_str()),
+        "teams",
+        "name",
+        &mut p,
+    );
+    let keys = validate_keys(&raw, &teams, &default_policy, &mut p);
     let providers: Vec<ProviderSettings> = raw
         .providers
         .iter()
@@ -246,6 +289,8 @@ pub fn validate(
         log_level: raw.logging.level,
         mock_latency: raw.mock.latency,
         mock_chunk_interval: raw.mock.chunk_interval,
+        routing,
+        teams,
         keys,
         providers,
         models,
@@ -253,7 +298,12 @@ pub fn validate(
     })
 }
 
-fn validate_keys(raw: &RawConfig, p: &mut Problems) -> Vec<KeySettings> {
+fn validate_keys(
+    raw: &RawConfig,
+    teams: &[TeamSettings],
+    default_policy: &ResidencyPolicy,
+    p: &mut Problems,
+) -> Vec<KeySettings> {
     check_unique(raw.keys.iter().map(|k| k.name.as_str()), "keys", "name", p);
     let model_names: HashSet<&str> = raw.models.iter().map(|m| m.name.as_str()).collect();
     let mut seen_hashes = HashSet::new();
@@ -294,10 +344,36 @@ fn validate_keys(raw: &RawConfig, p: &mut Problems) -> Vec<KeySettings> {
             .as_ref()
             .filter(|ms| !ms.iter().any(|m| m == "*"))
             .map(|ms| ms.iter().cloned().collect());
+        let team = k.team.as_ref().and_then(|t| {
+            let found = teams.iter().position(|x| x.name == *t);
+            if found.is_none() {
+                let names: Vec<&str> = teams.iter().map(|x| x.name.as_str()).collect();
+                p.push(
+                    &format!("{path}.team"),
+                    format!("unknown team {t:?}; expected one of: {}", names.join(", ")),
+                );
+            }
+            found
+        });
+        let mut push = |path: String, msg: String| p.0.push(format!("{path}: {msg}"));
+        let residency = match &k.residency {
+            Some(r) => access::residency(&format!("{path}.residency"), r, &mut push),
+            None => default_policy.clone(),
+        };
+        let rate_limit = access::rate_limit(
+            &format!("{path}.rate_limit"),
+            k.rate_limit.as_ref(),
+            &mut push,
+        );
+        let budget = access::budget(&format!("{path}.budget"), k.budget.as_ref(), &mut push);
         keys.push(KeySettings {
             name: k.name.clone(),
             hash,
             models,
+            team,
+            residency,
+            rate_limit,
+            budget,
         });
     }
     keys
@@ -329,18 +405,16 @@ fn validate_provider(
             ),
         );
     }
-    let scope = match rp.scope.as_str() {
-        "regional" => Some(Scope::Regional),
-        "datazone" => Some(Scope::Datazone),
-        "global" => Some(Scope::Global),
-        other => {
-            p.push(
-                &format!("{path}.scope"),
-                format!("unknown scope {other:?}; expected one of: regional, datazone, global"),
-            );
-            None
-        }
-    };
+    let scope = Scope::parse(&rp.scope);
+    if scope.is_none() {
+        p.push(
+            &format!("{path}.scope"),
+            format!(
+                "unknown scope {:?}; expected one of: regional, datazone, global",
+                rp.scope
+            ),
+        );
+    }
     let jurisdiction = rp.jurisdiction.trim().to_ascii_uppercase();
     let is_code = jurisdiction.len() == 2 && jurisdiction.bytes().all(|b| b.is_ascii_uppercase());
     if !(is_code || jurisdiction == "GLOBAL") {
@@ -488,14 +562,35 @@ fn validate_models(
                     );
                 }
             }
+            if o.weight == Some(0) {
+                p.push(
+                    &format!("{path}.weight"),
+                    "must be at least 1 (remove the offer to stop using it)".into(),
+                );
+            }
+            let mut push = |path: String, msg: String| p.0.push(format!("{path}: {msg}"));
+            let quota = access::quota(&format!("{path}.quota"), o.quota.as_ref(), &mut push);
             offers.push(OfferSettings {
                 provider,
                 upstream_model: o.upstream_model.clone(),
                 price: o.price.clone(),
+                weight: o.weight.unwrap_or(1).max(1),
+                quota,
             });
         }
+        let strategy = match m.routing.as_deref() {
+            None => RoutingStrategy::default(),
+            Some(r) => RoutingStrategy::parse(r).unwrap_or_else(|| {
+                p.push(
+                    &format!("models[{i}].routing"),
+                    format!("unknown strategy {r:?}; expected one of: priority, cheapest, latency, weighted"),
+                );
+                RoutingStrategy::default()
+            }),
+        };
         models.push(ModelSettings {
             name: m.name.clone(),
+            strategy,
             offers,
         });
     }
