@@ -15,6 +15,7 @@ pub mod metering;
 pub mod policy;
 pub mod pricing;
 pub mod providers;
+pub mod routing;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
@@ -120,14 +121,17 @@ pub async fn build_app_with_clock(
     )
     .await?;
     let upstream = upstream::Upstream::new(&settings)?;
+    let router = Arc::new(routing::Router::new(&settings));
     let meter = Meter {
         ledger: ledger.clone(),
         prices: settings.prices.clone(),
+        router: router.clone(),
     };
     let state = Arc::new(AppState {
         settings: Arc::new(settings),
         upstream,
         meter,
+        router,
         ledger,
         metrics: telemetry::metrics::install(),
         clock,

@@ -1,46 +1,86 @@
 //! Residency policy: which of a model's offers a request may reach. Runs before any
-//! upstream connection; offers outside the policy are removed (so failover can
-//! never reach them) and the decision is recorded with every request.
+//! upstream connection; offers outside the policy are removed, so neither routing
+//! nor failover can ever reach them, and the decision is recorded with the request.
 //!
-//! Today the policy is what the request asks for with `x-tollgate-residency`
-//! (a comma list of jurisdictions). Per-key policies build on this same decision.
-//! Fails closed: an unreadable header refuses the request rather than ignoring it.
+//! The policy is the key's own (or the `[policy]` default), narrowed by the
+//! request's `x-tollgate-residency` header, which can only remove offers, never add
+//! them. Fails closed: an unreadable header refuses the request. Quotas, budgets
+//! and health are not policy; they are `limits` and `routing`.
+
+use std::collections::BTreeSet;
 
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::api::error::{ErrorCode, GatewayError};
-use crate::config::{ModelSettings, ProviderSettings};
+use crate::config::{ModelSettings, ProviderSettings, ResidencyPolicy};
 
-/// The offers a request may use, in routing order, and why others were excluded.
+/// Why an offer was removed: a closed set, used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exclusion {
+    /// The key's allow-list does not contain the offer's jurisdiction.
+    JurisdictionNotAllowed,
+    /// The key's deny-list contains it.
+    JurisdictionDenied,
+    /// The key's region allow-list does not contain the offer's region.
+    RegionNotAllowed,
+    /// The key refuses the offer's processing scope (e.g. `global`).
+    ScopeNotAllowed,
+    /// The request's `x-tollgate-residency` header does not include it.
+    NotRequested,
+}
+
+impl Exclusion {
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exclusion::JurisdictionNotAllowed => "jurisdiction_not_allowed",
+            Exclusion::JurisdictionDenied => "jurisdiction_denied",
+            Exclusion::RegionNotAllowed => "region_not_allowed",
+            Exclusion::ScopeNotAllowed => "scope_not_allowed",
+            Exclusion::NotRequested => "not_requested",
+        }
+    }
+}
+
+/// The offers a request may use, and why the others were removed.
 #[derive(Debug, Clone)]
 pub struct Decision {
-    /// Indexes into the model's offers.
+    /// Indexes into the model's offers, in configured order.
     pub allowed: Vec<usize>,
-    /// The jurisdictions the request was limited to; `None` means unrestricted.
-    pub jurisdictions: Option<Vec<String>>,
+    /// The jurisdictions the request header limited it to; `None` when absent.
+    pub requested: Option<BTreeSet<String>>,
     /// (offer index, provider id, reason) for each removed offer.
-    pub excluded: Vec<(usize, String, &'static str)>,
+    pub excluded: Vec<(usize, String, Exclusion)>,
 }
 
 impl Decision {
     /// The decision as recorded in the ledger.
-    pub fn to_record(&self) -> Value {
+    pub fn to_record(&self, policy: &ResidencyPolicy) -> Value {
         json!({
-            "allowed_jurisdictions": self.jurisdictions,
+            "allow_jurisdictions": policy.allow_jurisdictions,
+            "deny_jurisdictions": policy.deny_jurisdictions,
+            "allow_regions": policy.allow_regions,
+            "allow_scopes": policy.allow_scopes.as_ref().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
+            "requested_jurisdictions": self.requested,
             "allowed_offers": self.allowed,
-            "excluded": self.excluded.iter().map(|(i, p, why)| json!({"offer": i, "provider": p, "reason": why})).collect::<Vec<_>>(),
+            "excluded": self.excluded.iter().map(|(i, p, why)| json!({"offer": i, "provider": p, "reason": why.as_str()})).collect::<Vec<_>>(),
         })
+    }
+
+    /// The distinct reasons offers were removed.
+    pub fn reasons(&self) -> BTreeSet<Exclusion> {
+        self.excluded.iter().map(|(_, _, r)| *r).collect()
     }
 }
 
 /// Parse `x-tollgate-residency`: `EU` or `EU,US`.
-fn requested_jurisdictions(headers: &HeaderMap) -> Result<Option<Vec<String>>, GatewayError> {
+fn requested_jurisdictions(headers: &HeaderMap) -> Result<Option<BTreeSet<String>>, GatewayError> {
     let Some(raw) = headers.get("x-tollgate-residency") else {
         return Ok(None);
     };
     let text = raw.to_str().map_err(|_| bad_header())?;
-    let list: Vec<String> = text
+    let list: BTreeSet<String> = text
         .split(',')
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty())
@@ -60,50 +100,119 @@ fn bad_header() -> GatewayError {
     )
 }
 
-/// Decide which offers of `model` this request may reach.
+/// Why `provider` is outside `policy` narrowed by `requested`, if it is.
+pub fn exclusion(
+    policy: &ResidencyPolicy,
+    requested: Option<&BTreeSet<String>>,
+    provider: &ProviderSettings,
+) -> Option<Exclusion> {
+    let r = &provider.residency;
+    if policy.deny_jurisdictions.contains(&r.jurisdiction) {
+        return Some(Exclusion::JurisdictionDenied);
+    }
+    if policy
+        .allow_jurisdictions
+        .as_ref()
+        .is_some_and(|a| !a.contains(&r.jurisdiction))
+    {
+        return Some(Exclusion::JurisdictionNotAllowed);
+    }
+    if policy
+        .allow_regions
+        .as_ref()
+        .is_some_and(|a| !a.contains(&r.region))
+    {
+        return Some(Exclusion::RegionNotAllowed);
+    }
+    if policy
+        .allow_scopes
+        .as_ref()
+        .is_some_and(|a| !a.contains(&r.scope))
+    {
+        return Some(Exclusion::ScopeNotAllowed);
+    }
+    if requested.is_some_and(|req| !req.contains(&r.jurisdiction)) {
+        return Some(Exclusion::NotRequested);
+    }
+    None
+}
+
+/// Decide which offers of `model` a request under `policy` may reach.
 pub fn evaluate(
+    policy: &ResidencyPolicy,
     model: &ModelSettings,
     providers: &[ProviderSettings],
     headers: &HeaderMap,
 ) -> Result<Decision, GatewayError> {
-    let jurisdictions = requested_jurisdictions(headers)?;
+    let requested = requested_jurisdictions(headers)?;
     let mut allowed = Vec::new();
     let mut excluded = Vec::new();
     for (i, offer) in model.offers.iter().enumerate() {
+        // An offer whose provider cannot be found is never reachable: fail closed.
         let Some(provider) = providers.get(offer.provider) else {
             continue;
         };
-        let permitted = jurisdictions
-            .as_ref()
-            .is_none_or(|js| js.contains(&provider.residency.jurisdiction));
-        if permitted {
-            allowed.push(i);
-        } else {
-            excluded.push((i, provider.id.clone(), "jurisdiction_not_requested"));
+        match exclusion(policy, requested.as_ref(), provider) {
+            None => allowed.push(i),
+            Some(why) => excluded.push((i, provider.id.clone(), why)),
         }
-    }
-    if allowed.is_empty() {
-        let mut offered: Vec<&str> = model
-            .offers
-            .iter()
-            .filter_map(|o| providers.get(o.provider))
-            .map(|p| p.residency.jurisdiction.as_str())
-            .collect();
-        offered.sort_unstable();
-        offered.dedup();
-        return Err(GatewayError::new(
-            ErrorCode::ResidencyViolation,
-            format!(
-                "model {:?} is offered in {}, but this request is limited to {}; widen x-tollgate-residency or pick another model",
-                model.name,
-                offered.join(", "),
-                jurisdictions.unwrap_or_default().join(", "),
-            ),
-        ));
     }
     Ok(Decision {
         allowed,
-        jurisdictions,
+        requested,
         excluded,
     })
 }
+
+/// The 403 for a request none of whose offers is allowed: says where the model is
+/// offered and what the key (and request) allow.
+pub fn refusal(
+    policy: &ResidencyPolicy,
+    decision: &Decision,
+    model: &ModelSettings,
+    providers: &[ProviderSettings],
+) -> GatewayError {
+    let offered: BTreeSet<&str> = model
+        .offers
+        .iter()
+        .filter_map(|o| providers.get(o.provider))
+        .map(|p| p.residency.jurisdiction.as_str())
+        .collect();
+    let mut allows = match &policy.allow_jurisdictions {
+        Some(a) => a.iter().cloned().collect::<Vec<_>>().join(", "),
+        None => "any jurisdiction".to_owned(),
+    };
+    if !policy.deny_jurisdictions.is_empty() {
+        let denied: Vec<&str> = policy
+            .deny_jurisdictions
+            .iter()
+            .map(String::as_str)
+            .collect();
+        allows.push_str(&format!(" except {}", denied.join(", ")));
+    }
+    if let Some(scopes) = &policy.allow_scopes {
+        let s: Vec<&str> = scopes.iter().map(|x| x.as_str()).collect();
+        allows.push_str(&format!(" (processing scopes: {})", s.join(", ")));
+    }
+    let requested = decision
+        .requested
+        .as_ref()
+        .map(|r| {
+            format!(
+                "; this request asked for {}",
+                r.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .unwrap_or_default();
+    GatewayError::new(
+        ErrorCode::ResidencyViolation,
+        format!(
+            "model {:?} is offered in {}, but this key allows {allows}{requested}; use a model offered where your policy allows, or ask the operator to change the key's residency policy",
+            model.name,
+            offered.into_iter().collect::<Vec<_>>().join(", "),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

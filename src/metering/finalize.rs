@@ -18,6 +18,7 @@ use crate::api::openai::ChatRequest;
 use crate::config::Residency;
 use crate::ledger::{Ledger, Outcome, PricingStatus, UsageRecord, UsageSource};
 use crate::pricing::{self, PriceBook};
+use crate::routing::Router;
 use crate::telemetry::metrics;
 
 /// The offer that served (or last tried to serve) a request.
@@ -44,6 +45,8 @@ pub struct RequestFacts {
     /// The parsed request, shared (not copied), to count the prompt if usage never arrives.
     pub request: Option<Arc<ChatRequest>>,
     pub served: Option<ServedBy>,
+    /// (model index, offer index) of the attempt that served, for routing feedback.
+    pub slot: Option<(usize, usize)>,
     pub attempts: u32,
     pub policy: Value,
 }
@@ -125,6 +128,8 @@ pub struct Ending {
 pub struct Meter {
     pub ledger: Ledger,
     pub prices: Arc<PriceBook>,
+    /// Learns each offer's typical output size, for `cheapest` routing.
+    pub router: Arc<Router>,
 }
 
 impl Meter {
@@ -192,6 +197,11 @@ impl Meter {
             policy: facts.policy.clone(),
         };
         metrics::record_request(&record, latency, ending.ttfb);
+        if let (Outcome::Completed, Some((model, offer)), Some(output)) =
+            (ending.outcome, facts.slot, record.output_tokens)
+        {
+            self.router.record_output(model, offer, output);
+        }
         tracing::info!(
             request_id = %record.request_id,
             key = %record.key_name,

@@ -133,10 +133,12 @@ impl UpstreamFailure {
         }
     }
 
-    /// Whether another offer may succeed where this one failed: rate limits and
-    /// server-side failures, not the client's own mistakes.
+    /// Whether another offer may succeed where this one failed: rate limits,
+    /// server-side failures and the provider refusing tollgate's own account (bad or
+    /// unfunded credentials are the operator's problem, not the client's); never the
+    /// client's own mistakes.
     pub fn is_retryable(&self) -> bool {
-        self.status == 408 || self.status == 429 || self.status >= 500
+        matches!(self.status, 401 | 402 | 403 | 408 | 429) || self.status >= 500
     }
 }
 

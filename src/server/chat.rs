@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::AppState;
+use super::{attempts, AppState};
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::auth;
@@ -20,10 +20,12 @@ use crate::config::ModelSettings;
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::body::{MeteredBody, StreamSetup};
 use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
-use crate::metering::finalize::{self, Ending, Meter, Priced, RequestFacts, ServedBy};
+use crate::metering::finalize::{self, Ending, Meter, Priced, RequestFacts};
 use crate::metering::Usage;
 use crate::policy;
-use crate::providers::{adapter_for, ProviderAdapter, Target};
+use crate::providers::ProviderAdapter;
+use crate::routing::CostInputs;
+use crate::telemetry::metrics;
 use crate::upstream::AttemptError;
 
 /// `POST /v1/chat/completions`.
@@ -98,84 +100,73 @@ async fn serve(
     let bytes = super::read_body(body, headers, app.settings.max_body_bytes).await?;
     let req = Arc::new(ChatRequest::parse(&bytes, path_model)?);
     facts.is_streaming = req.is_streaming;
-    let model = find_model(app, principal.key_index, &req.model)?;
+    let (model_index, model) = find_model(app, principal.key_index, &req.model)?;
     facts.logical_model = Some(model.name.clone());
-    let decision = policy::evaluate(model, &app.settings.providers, headers)?;
-    facts.policy = decision.to_record();
     facts.request = Some(req.clone());
-
-    let mut last_error = None;
-    let max_attempts = usize::try_from(app.settings.max_attempts).unwrap_or(usize::MAX);
-    for &offer_index in decision.allowed.iter().take(max_attempts) {
-        let Some(offer) = model.offers.get(offer_index) else {
-            continue;
-        };
-        let Some(provider) = app.settings.providers.get(offer.provider) else {
-            continue;
-        };
-        let target = Target {
-            provider,
-            upstream_model: &offer.upstream_model,
-        };
-        facts.attempts += 1;
-        facts.served = Some(ServedBy {
-            provider_id: provider.id.clone(),
-            upstream_model: offer.upstream_model.clone(),
-            residency: provider.residency.clone(),
-            price_key: offer.price.clone(),
-            tokenizer: TokenizerKind::for_model(&offer.upstream_model),
-        });
-        let adapter = adapter_for(provider.kind);
-        let upstream_req = adapter.build_request(&req, target);
-        let result = if req.is_streaming {
-            open_stream(app, adapter, upstream_req, &req, facts).await
-        } else {
-            call(app, adapter, upstream_req, facts).await
-        };
-        match result {
-            Ok(resp) => return Ok(resp),
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(request_id = %facts.request_id, provider = %provider.id, error = %e, "upstream attempt failed; trying the next offer");
-                last_error = Some(e);
-            }
-            Err(e) => return Err(client_error(&provider.id, e)),
-        }
+    let Some(key) = app.settings.keys.get(principal.key_index) else {
+        return Err(GatewayError::new(
+            ErrorCode::Internal,
+            "the key vanished from the configuration",
+        ));
+    };
+    let decision = policy::evaluate(&key.residency, model, &app.settings.providers, headers)?;
+    facts.policy = decision.to_record(&key.residency);
+    if decision.allowed.is_empty() {
+        metrics::record_policy_denial(&decision.reasons());
+        return Err(policy::refusal(
+            &key.residency,
+            &decision,
+            model,
+            &app.settings.providers,
+        ));
     }
-    let provider_id = facts
-        .served
-        .as_ref()
-        .map(|s| s.provider_id.clone())
-        .unwrap_or_default();
-    Err(match last_error {
-        Some(e) => client_error(&provider_id, e),
-        None => GatewayError::new(
-            ErrorCode::NoUpstreamAvailable,
-            "no offer of this model could be tried",
-        ),
-    })
+    let cost_inputs = CostInputs {
+        messages: req.messages(),
+        max_output: max_output_tokens(&req),
+        prices: &app.meter.prices,
+        at: facts.created_at,
+        always: false,
+    };
+    let candidates = app
+        .router
+        .order(model_index, model, &decision.allowed, &cost_inputs);
+    let plan = attempts::Plan {
+        req: &req,
+        model_index,
+        model,
+        candidates: &candidates,
+    };
+    attempts::run(app, &plan, facts).await
+}
+
+/// The request's output limit, whichever name it used.
+fn max_output_tokens(req: &ChatRequest) -> Option<u64> {
+    ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| req.body.get(*k).and_then(Value::as_u64))
 }
 
 fn find_model<'a>(
     app: &'a AppState,
     key_index: usize,
     name: &str,
-) -> Result<&'a ModelSettings, GatewayError> {
+) -> Result<(usize, &'a ModelSettings), GatewayError> {
     let key = app.settings.keys.get(key_index);
-    let may_use = |m: &&ModelSettings| {
+    let may_use = |m: &ModelSettings| {
         key.and_then(|k| k.models.as_ref())
             .is_none_or(|allowed| allowed.contains(&m.name))
     };
     app.settings
         .models
         .iter()
-        .filter(may_use)
-        .find(|m| m.name == name)
+        .enumerate()
+        .find(|(_, m)| m.name == name && may_use(m))
         .ok_or_else(|| {
             let names: Vec<&str> = app
                 .settings
                 .models
                 .iter()
-                .filter(may_use)
+                .filter(|m| may_use(m))
                 .map(|m| m.name.as_str())
                 .collect();
             GatewayError::new(
@@ -189,48 +180,7 @@ fn find_model<'a>(
         })
 }
 
-/// What the client is told when attempts failed.
-fn client_error(provider_id: &str, e: AttemptError) -> GatewayError {
-    match e {
-        AttemptError::Timeout => GatewayError::new(
-            ErrorCode::UpstreamTimeout,
-            format!("provider {provider_id} did not answer in time; retry, or raise upstream.first_byte_timeout"),
-        ),
-        AttemptError::Connect => GatewayError::new(
-            ErrorCode::NoUpstreamAvailable,
-            format!("could not connect to provider {provider_id} (nor to any other allowed offer); retry later"),
-        ),
-        AttemptError::Protocol(what) => {
-            GatewayError::new(ErrorCode::UpstreamError, format!("provider {provider_id}: {what}; retry later"))
-        }
-        AttemptError::Failed(f) => {
-            let said = f.message.map(|m| format!(": {m}")).unwrap_or_default();
-            match f.status {
-                429 => {
-                    let err = GatewayError::new(
-                        ErrorCode::RateLimited,
-                        format!("provider {provider_id} is rate limiting (and no other allowed offer could serve){said}; retry after the indicated time"),
-                    );
-                    err.with_retry_after(f.retry_after_secs.unwrap_or(1))
-                }
-                400 | 404 | 409 | 413 | 422 => GatewayError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("provider {provider_id} rejected the request{said}; fix the request and retry"),
-                ),
-                401 | 403 => GatewayError::new(
-                    ErrorCode::UpstreamError,
-                    format!("provider {provider_id} refused tollgate's credentials; the operator must check that provider's api_key"),
-                ),
-                status => GatewayError::new(
-                    ErrorCode::UpstreamError,
-                    format!("provider {provider_id} failed with HTTP {status}{said}; retry later"),
-                ),
-            }
-        }
-    }
-}
-
-async fn open_stream(
+pub(super) async fn open_stream(
     app: &AppState,
     adapter: &'static dyn ProviderAdapter,
     upstream_req: crate::providers::UpstreamRequest,
@@ -267,7 +217,7 @@ async fn open_stream(
     Ok(resp)
 }
 
-async fn call(
+pub(super) async fn call(
     app: &AppState,
     adapter: &'static dyn ProviderAdapter,
     upstream_req: crate::providers::UpstreamRequest,

@@ -5,6 +5,7 @@
 //! Handlers live in sibling files, one per endpoint family.
 
 mod admin;
+mod attempts;
 mod chat;
 mod info;
 
@@ -23,6 +24,7 @@ use crate::api::error::{ErrorCode, GatewayError};
 use crate::config::Settings;
 use crate::ledger::Ledger;
 use crate::metering::finalize::{Meter, RequestFacts};
+
 use crate::upstream::Upstream;
 
 /// Shared, immutable state of a running gateway.
@@ -30,6 +32,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub upstream: Upstream,
     pub meter: Meter,
+    pub router: Arc<crate::routing::Router>,
     pub ledger: Ledger,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The time a request starts at; prices are chosen by it. Tests pin it.
@@ -87,6 +90,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         is_streaming: false,
         request: None,
         served: None,
+        slot: None,
         attempts: 0,
         policy: Value::Null,
     }

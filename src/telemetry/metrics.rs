@@ -143,6 +143,14 @@ pub fn record_request(r: &UsageRecord, latency: Duration, ttfb: Option<Duration>
     }
 }
 
+/// Count a request refused by residency policy, once per distinct reason its offers
+/// were excluded for.
+pub fn record_policy_denial(reasons: &std::collections::BTreeSet<crate::policy::Exclusion>) {
+    for reason in reasons {
+        counter!(POLICY_DENIALS_TOTAL, "reason" => reason.as_str()).increment(1);
+    }
+}
+
 /// Ledger health gauges, refreshed on every scrape.
 pub fn set_ledger_gauges(depth: usize, dropped: u64) {
     gauge!(LEDGER_QUEUE_DEPTH).set(depth as f64);

@@ -1,0 +1,196 @@
+//! The attempt loop: try the routed offers in order until one answers, before the
+//! first byte reaches the client. Skips offers whose breaker is open or that asked
+//! to wait (`retry-after`), backs off between attempts, and tells the router how
+//! each attempt went. Translating a final failure into the client's error is here too.
+
+use std::time::Duration;
+
+use axum::response::Response;
+
+use super::chat::{call, open_stream};
+use super::AppState;
+use crate::api::error::{ErrorCode, GatewayError};
+use crate::api::openai::ChatRequest;
+use crate::config::ModelSettings;
+use crate::metering::estimate::TokenizerKind;
+use crate::metering::finalize::{RequestFacts, ServedBy};
+use crate::providers::{adapter_for, Target};
+use crate::routing::Candidate;
+use crate::upstream::AttemptError;
+
+/// What to try for one request.
+pub struct Plan<'a> {
+    pub req: &'a ChatRequest,
+    pub model_index: usize,
+    pub model: &'a ModelSettings,
+    /// Allowed offers, in routing order.
+    pub candidates: &'a [Candidate],
+}
+
+/// A `retry-after` longer than this is not waited for: the offer is skipped instead.
+const DEFAULT_RATE_LIMIT_HOLD: Duration = Duration::from_secs(1);
+
+/// Run attempts until one succeeds, an error is the client's own, or attempts run out.
+pub async fn run(
+    app: &AppState,
+    plan: &Plan<'_>,
+    facts: &mut RequestFacts,
+) -> Result<Response, GatewayError> {
+    let max_attempts = app.settings.max_attempts;
+    let mut last_error: Option<(String, AttemptError)> = None;
+    // Pass over the candidates repeatedly (a single-offer model is retried in place)
+    // until attempts run out or a whole pass finds nothing it may try.
+    'passes: loop {
+        let mut tried_in_pass = false;
+        for candidate in plan.candidates {
+            if facts.attempts >= max_attempts {
+                break 'passes;
+            }
+            if !app.router.try_acquire(plan.model_index, candidate.offer) {
+                continue;
+            }
+            if facts.attempts > 0 {
+                tokio::time::sleep(app.router.backoff(facts.attempts)).await;
+            }
+            tried_in_pass = true;
+            match attempt(app, plan, candidate.offer, facts).await {
+                Ok(resp) => return Ok(resp),
+                Err((provider_id, e)) => {
+                    note_failure(app, plan.model_index, candidate.offer, &e);
+                    if !e.is_retryable() {
+                        return Err(client_error(&provider_id, e));
+                    }
+                    tracing::warn!(request_id = %facts.request_id, provider = %provider_id, error = %e, "upstream attempt failed; trying again");
+                    last_error = Some((provider_id, e));
+                }
+            }
+        }
+        if !tried_in_pass {
+            break;
+        }
+    }
+    Err(match last_error {
+        Some((provider_id, e)) => client_error(&provider_id, e),
+        None => nothing_available(app, plan),
+    })
+}
+
+/// One attempt on one offer.
+async fn attempt(
+    app: &AppState,
+    plan: &Plan<'_>,
+    offer_index: usize,
+    facts: &mut RequestFacts,
+) -> Result<Response, (String, AttemptError)> {
+    let Some(offer) = plan.model.offers.get(offer_index) else {
+        return Err((String::new(), AttemptError::Protocol("offer missing")));
+    };
+    let Some(provider) = app.settings.providers.get(offer.provider) else {
+        return Err((String::new(), AttemptError::Protocol("provider missing")));
+    };
+    facts.attempts += 1;
+    facts.slot = Some((plan.model_index, offer_index));
+    facts.served = Some(ServedBy {
+        provider_id: provider.id.clone(),
+        upstream_model: offer.upstream_model.clone(),
+        residency: provider.residency.clone(),
+        price_key: offer.price.clone(),
+        tokenizer: TokenizerKind::for_model(&offer.upstream_model),
+    });
+    let adapter = adapter_for(provider.kind);
+    let target = Target {
+        provider,
+        upstream_model: &offer.upstream_model,
+    };
+    let upstream_req = adapter.build_request(plan.req, target);
+    let started = tokio::time::Instant::now();
+    let result = if plan.req.is_streaming {
+        open_stream(app, adapter, upstream_req, plan.req, facts).await
+    } else {
+        call(app, adapter, upstream_req, facts).await
+    };
+    match result {
+        Ok(resp) => {
+            app.router
+                .record_success(plan.model_index, offer_index, started.elapsed(), None);
+            Ok(resp)
+        }
+        Err(e) => Err((provider.id.clone(), e)),
+    }
+}
+
+/// Tell the router: a rate limit holds the offer off; other server-side failures
+/// count towards its breaker; the client's own mistakes say nothing about the offer.
+fn note_failure(app: &AppState, model: usize, offer: usize, e: &AttemptError) {
+    match e {
+        AttemptError::Failed(f) if f.status == 429 => {
+            let wait = f
+                .retry_after_secs
+                .map_or(DEFAULT_RATE_LIMIT_HOLD, Duration::from_secs);
+            app.router.hold_off(model, offer, wait);
+        }
+        e if e.is_retryable() => app.router.record_failure(model, offer),
+        _ => {}
+    }
+}
+
+/// No allowed offer could even be tried: all are held off or their breakers are open.
+fn nothing_available(app: &AppState, plan: &Plan<'_>) -> GatewayError {
+    let wait = plan
+        .candidates
+        .iter()
+        .filter_map(|c| app.router.held_off_for(plan.model_index, c.offer))
+        .min();
+    match wait {
+        Some(wait) => GatewayError::new(
+            ErrorCode::RateLimited,
+            "every allowed offer of this model is rate limited by its provider; retry after the indicated time",
+        )
+        .with_retry_after(wait.as_secs().max(1)),
+        None => GatewayError::new(
+            ErrorCode::NoUpstreamAvailable,
+            "every allowed offer of this model is failing (circuit breakers open); retry shortly",
+        ),
+    }
+}
+
+/// What the client is told when attempts failed.
+fn client_error(provider_id: &str, e: AttemptError) -> GatewayError {
+    match e {
+        AttemptError::Timeout => GatewayError::new(
+            ErrorCode::UpstreamTimeout,
+            format!("provider {provider_id} did not answer in time; retry, or raise upstream.first_byte_timeout"),
+        ),
+        AttemptError::Connect => GatewayError::new(
+            ErrorCode::NoUpstreamAvailable,
+            format!("could not connect to provider {provider_id} (nor to any other allowed offer); retry later"),
+        ),
+        AttemptError::Protocol(what) => {
+            GatewayError::new(ErrorCode::UpstreamError, format!("provider {provider_id}: {what}; retry later"))
+        }
+        AttemptError::Failed(f) => {
+            let said = f.message.map(|m| format!(": {m}")).unwrap_or_default();
+            match f.status {
+                429 => {
+                    let err = GatewayError::new(
+                        ErrorCode::RateLimited,
+                        format!("provider {provider_id} is rate limiting (and no other allowed offer could serve){said}; retry after the indicated time"),
+                    );
+                    err.with_retry_after(f.retry_after_secs.unwrap_or(1))
+                }
+                400 | 404 | 409 | 413 | 422 => GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("provider {provider_id} rejected the request{said}; fix the request and retry"),
+                ),
+                401 | 403 => GatewayError::new(
+                    ErrorCode::UpstreamError,
+                    format!("provider {provider_id} refused tollgate's credentials; the operator must check that provider's api_key"),
+                ),
+                status => GatewayError::new(
+                    ErrorCode::UpstreamError,
+                    format!("provider {provider_id} failed with HTTP {status}{said}; retry later"),
+                ),
+            }
+        }
+    }
+}
