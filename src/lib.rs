@@ -18,6 +18,7 @@ pub mod providers;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
+pub mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
