@@ -5,6 +5,7 @@
 
 #![expect(
     clippy::panic,
+    clippy::unwrap_used,
     reason = "the helpers below are test code; a failure should fail the test"
 )]
 
@@ -100,13 +101,20 @@ async fn metrics_equal_the_traffic_sent() {
     let eu = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
     let us = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
     us.push(Reply::sse_events(&fixture("openai/chat_stream.sse")));
+    // No usage in the answer: tollgate counts it itself (`estimated`).
+    eu.push(Reply::json(
+        json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "o1",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Seven thousand, give or take."}}]})
+        .to_string(),
+    ));
     let mut gw = start_gateway(&config(&eu.base_url, &us.base_url)).await;
     let stream = json!({"model": "fast", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "Stream it."}]});
     let resp = gw.chat(stream).await;
     assert_eq!(resp.status(), 200);
     sse_data(resp).await;
-    for model in ["reasoner", "reasoner", "fast", "house"] {
+    for model in ["reasoner", "reasoner", "reasoner", "fast", "house"] {
         assert_eq!(gw.chat(chat_body(model)).await.status(), 200, "{model}");
     }
     let denied = Gateway::client()
@@ -120,7 +128,7 @@ async fn metrics_equal_the_traffic_sent() {
     assert_eq!(denied.status(), 403);
 
     let rows = gw.ledger_rows().await;
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     let text = Gateway::client()
         .get(format!("{}/metrics", gw.admin_url))
         .send()
@@ -193,7 +201,7 @@ async fn metrics_equal_the_traffic_sent() {
     let status = sum_by(&scrape, "tollgate_requests_total", "status", &[]);
     assert_eq!(
         status,
-        BTreeMap::from([("2xx".to_owned(), 5.0), ("4xx".to_owned(), 1.0)])
+        BTreeMap::from([("2xx".to_owned(), 6.0), ("4xx".to_owned(), 1.0)])
     );
     assert_eq!(
         sum_by(&scrape, "tollgate_policy_denials_total", "reason", &[]),
@@ -204,23 +212,27 @@ async fn metrics_equal_the_traffic_sent() {
         BTreeMap::from([("house".to_owned(), 1.0)])
     );
     assert_eq!(
+        sum_by(&scrape, "tollgate_estimated_requests_total", "model", &[]),
+        BTreeMap::from([("reasoner".to_owned(), 1.0)])
+    );
+    assert_eq!(
         histogram_count(&scrape, "tollgate_request_duration_seconds"),
-        6.0
+        7.0
     );
     assert_eq!(
         histogram_count(&scrape, "tollgate_time_to_first_byte_seconds"),
-        5.0
+        6.0
     );
     // One overhead sample per request a provider answered in full.
-    assert_eq!(histogram_count(&scrape, "tollgate_overhead_seconds"), 5.0);
+    assert_eq!(histogram_count(&scrape, "tollgate_overhead_seconds"), 6.0);
     assert_eq!(
         histogram_count(&scrape, "gen_ai_client_operation_duration"),
-        6.0
+        7.0
     );
     assert_eq!(
         histogram_count(&scrape, "gen_ai_client_token_usage"),
-        10.0,
-        "input and output of 5 answers"
+        12.0,
+        "input and output of 6 answers"
     );
     assert_eq!(
         sum_by(&scrape, "tollgate_ledger_dropped_total", "", &[])
@@ -241,5 +253,33 @@ async fn metrics_equal_the_traffic_sent() {
             );
         }
     }
+    deploy_files_name_only_exposed_metrics(&scrape);
     gw.stop().await;
+}
+
+/// The Grafana dashboard and the alert rules must not query a series that does not exist.
+fn deploy_files_name_only_exposed_metrics(scrape: &Scrape) {
+    let exposed: Vec<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for file in [
+        "deploy/grafana/tollgate.json",
+        "deploy/prometheus/alerts.yml",
+    ] {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+                .unwrap();
+        let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+        let mut named = 0;
+        for word in words.filter(|w| w.starts_with("tollgate_") || w.starts_with("gen_ai_client_"))
+        {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .fold(word, |w, s| w.strip_suffix(s).unwrap_or(w));
+            assert!(
+                exposed.contains(&base),
+                "{file} queries {word}, which /metrics does not expose"
+            );
+            named += 1;
+        }
+        assert!(named > 5, "{file}");
+    }
 }

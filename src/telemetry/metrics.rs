@@ -10,7 +10,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::ledger::{PricingStatus, UsageRecord};
+use crate::ledger::{PricingStatus, UsageRecord, UsageSource};
 
 /// Requests finished, by model, provider, jurisdiction and status class.
 pub const REQUESTS_TOTAL: &str = "tollgate_requests_total";
@@ -19,6 +19,7 @@ pub const COST_USD_TOTAL: &str = "tollgate_cost_usd_total";
 pub const REQUEST_DURATION: &str = "tollgate_request_duration_seconds";
 pub const TTFB: &str = "tollgate_time_to_first_byte_seconds";
 pub const UNPRICED_TOTAL: &str = "tollgate_unpriced_requests_total";
+pub const ESTIMATED_TOTAL: &str = "tollgate_estimated_requests_total";
 pub const POLICY_DENIALS_TOTAL: &str = "tollgate_policy_denials_total";
 pub const LEDGER_QUEUE_DEPTH: &str = "tollgate_ledger_queue_depth";
 pub const LEDGER_DROPPED_TOTAL: &str = "tollgate_ledger_dropped_total";
@@ -92,6 +93,10 @@ fn install_recorder() -> Option<PrometheusHandle> {
     describe_counter!(
         UNPRICED_TOTAL,
         "Requests served by an offer with no catalog price"
+    );
+    describe_counter!(
+        ESTIMATED_TOTAL,
+        "Requests whose usage tollgate counted itself because the provider reported none"
     );
     describe_counter!(
         POLICY_DENIALS_TOTAL,
@@ -191,6 +196,9 @@ pub fn record_request(
     }
     if r.pricing == PricingStatus::Unpriced {
         counter!(UNPRICED_TOTAL, &labels[..3]).increment(1);
+    }
+    if r.usage_source == UsageSource::Estimated {
+        counter!(ESTIMATED_TOTAL, &labels[..3]).increment(1);
     }
 }
 
