@@ -19,6 +19,7 @@ pub mod routing;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
+pub mod usage;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The `tollgate` command: `serve`, `check-config`, `hash-key`. Thin: it parses
+//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`. Thin: it parses
 //! arguments, loads settings, starts listeners and runs the graceful shutdown.
 
 use std::io::Write;
@@ -20,6 +20,27 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The ledger file (SQLite).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    ledger: Option<PathBuf>,
+    /// Read the ledger path from this config file instead.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Start, inclusive: RFC 3339 or a UTC date (default: 24 hours before --to).
+    #[arg(long)]
+    from: Option<String>,
+    /// End, exclusive: RFC 3339, or a UTC date meaning the end of that day (default: now).
+    #[arg(long)]
+    to: Option<String>,
+    /// Comma-separated: key, model, provider, jurisdiction, day or hour.
+    #[arg(long)]
+    group_by: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: tollgate::usage::report::ReportFormat,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
@@ -38,6 +59,8 @@ enum Command {
         /// The key to hash; omit to generate a new one.
         key: Option<String>,
     },
+    /// Usage and spend from a ledger file, grouped (no server needed).
+    Report(ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => check_config(&config),
         Command::HashKey { key } => hash_key(key),
+        Command::Report(args) => report(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -69,6 +93,25 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         settings.models.len(),
         settings.prices.rows().len()
     )?;
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    use tollgate::usage::report::{ledger_path_from_config, report, ReportRequest};
+    let ledger = match (args.ledger, args.config) {
+        (Some(l), _) => l,
+        (None, Some(c)) => ledger_path_from_config(&c)?,
+        (None, None) => anyhow::bail!("give --ledger PATH or --config PATH"),
+    };
+    let text = report(&ReportRequest {
+        ledger: &ledger,
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        group_by: args.group_by.as_deref(),
+        format: args.format,
+        now: chrono::Utc::now(),
+    })?;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 

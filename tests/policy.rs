@@ -390,7 +390,7 @@ async fn an_eu_only_key_fails_closed_when_the_eu_offer_fails_instead_of_failing_
         .await
         .unwrap();
     assert!(
-        metrics.contains("tollgate_policy_denials_total{reason=\"jurisdiction_not_allowed\"}"),
+        metrics.contains("tollgate_policy_denials_total{model=\"us-or-cn-only\",reason=\"jurisdiction_not_allowed\"}"),
         "{metrics}"
     );
     w.gw.stop().await;

@@ -219,7 +219,8 @@ fn sql_err(op: &'static str) -> impl Fn(rusqlite::Error) -> LedgerError {
     }
 }
 
-fn decode(row: &Row<'_>) -> Result<UsageRecord, LedgerError> {
+/// One `requests` row as a record (the usage API pages through these).
+pub(crate) fn decode(row: &Row<'_>) -> Result<UsageRecord, LedgerError> {
     let created_at: String = get(row, "created_at")?;
     let cost_usd: Option<String> = get(row, "cost_usd")?;
     let policy: String = get(row, "policy")?;

@@ -40,6 +40,8 @@ pub struct StreamSetup {
     pub wants_usage_chunk: bool,
     pub idle_timeout: std::time::Duration,
     pub ttfb: std::time::Duration,
+    /// When the answering attempt was sent; the upstream's time runs to its last byte.
+    pub upstream_started: tokio::time::Instant,
 }
 
 /// The relaying, metering body. See the module docs.
@@ -51,6 +53,8 @@ pub struct MeteredBody {
     usage: Usage,
     output: OutputTokenCounter,
     saw_done: bool,
+    /// Set when the upstream's stream ended (or broke): the end of the upstream's time.
+    upstream_ended: Option<tokio::time::Instant>,
     idle: Pin<Box<tokio::time::Sleep>>,
     setup: Option<StreamSetup>,
 }
@@ -71,6 +75,7 @@ impl MeteredBody {
             usage: Usage::default(),
             output: OutputTokenCounter::new(tokenizer),
             saw_done: false,
+            upstream_ended: None,
             idle: Box::pin(tokio::time::sleep(setup.idle_timeout)),
             setup: Some(setup),
         }
@@ -149,6 +154,9 @@ impl MeteredBody {
             outcome,
             error_code,
             ttfb: Some(setup.ttfb),
+            upstream_time: self
+                .upstream_ended
+                .map(|end| end.saturating_duration_since(setup.upstream_started)),
         };
         setup.meter.finish(&setup.facts, &priced, &ending);
     }
@@ -192,8 +200,12 @@ impl Body for MeteredBody {
                 Some(first) => first,
                 None => match this.upstream.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(chunk))) => chunk,
-                    Poll::Ready(Some(Err(_))) => return this.fail("the upstream stream broke off"),
+                    Poll::Ready(Some(Err(_))) => {
+                        this.upstream_ended = Some(tokio::time::Instant::now());
+                        return this.fail("the upstream stream broke off");
+                    }
                     Poll::Ready(None) => {
+                        this.upstream_ended = Some(tokio::time::Instant::now());
                         let mut out = BytesMut::new();
                         if this.parser.finish(&mut this.frames).is_ok() {
                             this.relay_frames(&mut out);

@@ -121,6 +121,10 @@ pub struct Ending {
     pub outcome: Outcome,
     pub error_code: Option<&'static str>,
     pub ttfb: Option<Duration>,
+    /// Time spent waiting on the provider for the attempt that answered, from sending
+    /// the request to its last byte; `None` when no attempt answered or the client left
+    /// first. Request time minus this is tollgate's overhead.
+    pub upstream_time: Option<Duration>,
 }
 
 /// Where finished requests go: the ledger queue and the catalog to price them.
@@ -196,7 +200,7 @@ impl Meter {
             attempts: facts.attempts,
             policy: facts.policy.clone(),
         };
-        metrics::record_request(&record, latency, ending.ttfb);
+        metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time);
         if let (Outcome::Completed, Some((model, offer)), Some(output)) =
             (ending.outcome, facts.slot, record.output_tokens)
         {

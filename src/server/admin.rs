@@ -1,16 +1,26 @@
-//! The operators' listener: health, readiness and Prometheus metrics. It is bound to
-//! its own address (default 127.0.0.1:9090), never the apps' port, and `/metrics`
-//! requires the admin key when one is configured.
+//! The operators' listener: health, readiness, Prometheus metrics, and the guard in
+//! front of everything that shows data. It is bound to its own address (default
+//! 127.0.0.1:9090), never the apps' port.
+//!
+//! Auth rule: with `admin.api_key` set, `/metrics` and `/admin/*` need
+//! `Authorization: Bearer <admin key>`. Without it they are open (so the demo works
+//! with no environment), and a warning is logged at start-up. App keys are refused
+//! either way: an app key must never read other apps' spend. `/healthz`, `/readyz`
+//! and the dashboard's static files (which hold no data) are always open.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
+
+/// The request id put in admin error messages (admin calls are not ledger requests).
+pub(super) const ADMIN_REQUEST_ID: &str = "admin";
 
 /// Liveness: the process answers.
 pub async fn healthz() -> &'static str {
@@ -25,28 +35,65 @@ pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &app.settings.admin_key {
-        let presented = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
-            return GatewayError::new(
-                ErrorCode::InvalidApiKey,
-                "the admin endpoints need `Authorization: Bearer <admin key>`",
-            )
-            .into_response_with_id("-");
-        }
+/// Middleware on the data-bearing admin routes; see the module docs for the rule.
+pub async fn require_admin_key(
+    State(app): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(e) = check_admin_key(&app, request.headers()) {
+        return e.into_response_with_id(ADMIN_REQUEST_ID);
     }
+    next.run(request).await
+}
+
+fn check_admin_key(app: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+    if crate::auth::authenticate(&app.settings.keys, headers).is_ok() {
+        return Err(GatewayError::new(
+            ErrorCode::InvalidApiKey,
+            "app keys are not accepted on the admin listener; use the admin key (admin.api_key)",
+        ));
+    }
+    let Some(expected) = &app.settings.admin_key else {
+        return Ok(());
+    };
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
+        Ok(())
+    } else {
+        Err(GatewayError::new(
+            ErrorCode::InvalidApiKey,
+            "the admin endpoints need `Authorization: Bearer <admin key>` (the secret admin.api_key names)",
+        ))
+    }
+}
+
+/// Log, once per admin router, that the admin listener has no key.
+pub(super) fn warn_if_open(app: &AppState) {
+    if app.settings.admin_key.is_none() {
+        tracing::warn!(
+            admin_listen = %app.settings.admin_listen,
+            "admin.api_key is not set: /metrics, /admin/* and the dashboard data are served without authentication; keep admin.listen on loopback or set admin.api_key = \"env:NAME\""
+        );
+    }
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     crate::telemetry::metrics::set_ledger_gauges(
         app.ledger.queue_depth(),
         app.ledger.dropped_total(),
     );
     match &app.metrics {
-        Some(handle) => handle.render().into_response(),
+        Some(handle) => (
+            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+            crate::telemetry::metrics::render(handle),
+        )
+            .into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics recorder not installed",

@@ -75,6 +75,7 @@ async fn handle(
                 outcome,
                 error_code: Some(err.code.as_str()),
                 ttfb: None,
+                upstream_time: None,
             };
             let priced = finalize::price(
                 &app.meter.prices,
@@ -112,7 +113,7 @@ async fn serve(
     let decision = policy::evaluate(&key.residency, model, &app.settings.providers, headers)?;
     facts.policy = decision.to_record(&key.residency);
     if decision.allowed.is_empty() {
-        metrics::record_policy_denial(&decision.reasons());
+        metrics::record_policy_denial(&model.name, &decision.reasons());
         return Err(policy::refusal(
             &key.residency,
             &decision,
@@ -187,6 +188,7 @@ pub(super) async fn open_stream(
     req: &ChatRequest,
     facts: &RequestFacts,
 ) -> Result<Response, AttemptError> {
+    let upstream_started = tokio::time::Instant::now();
     let opened = app.upstream.open_stream(upstream_req).await?;
     let is_sse = opened
         .content_type
@@ -204,6 +206,7 @@ pub(super) async fn open_stream(
         wants_usage_chunk: req.wants_usage_chunk,
         idle_timeout: app.settings.idle_timeout,
         ttfb: facts.started.elapsed(),
+        upstream_started,
     };
     let body = MeteredBody::new(opened.first_chunk, opened.rest, setup);
     let mut resp = Response::new(Body::new(body));
@@ -223,7 +226,9 @@ pub(super) async fn call(
     upstream_req: crate::providers::UpstreamRequest,
     facts: &RequestFacts,
 ) -> Result<Response, AttemptError> {
+    let upstream_started = tokio::time::Instant::now();
     let bytes = app.upstream.call(upstream_req).await?;
+    let upstream_time = upstream_started.elapsed();
     let ttfb = facts.started.elapsed();
     let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(AttemptError::Protocol(
@@ -243,6 +248,7 @@ pub(super) async fn call(
         outcome: Outcome::Completed,
         error_code: None,
         ttfb: Some(ttfb),
+        upstream_time: Some(upstream_time),
     };
     app.meter.finish(facts, &priced, &ending);
     let mut resp = (StatusCode::OK, axum::Json(Value::Object(answer))).into_response();

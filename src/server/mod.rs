@@ -7,7 +7,9 @@
 mod admin;
 mod attempts;
 mod chat;
+mod dashboard;
 mod info;
+mod usage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -57,12 +59,25 @@ pub fn app_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The operators' router (admin listener).
+/// The operators' router (admin listener). `/metrics` and `/admin/*` pass the admin
+/// key guard; health checks and the dashboard's static files do not (see `admin`).
 pub fn admin_router(state: Arc<AppState>) -> Router {
+    admin::warn_if_open(&state);
+    let guarded = Router::new()
+        .route("/metrics", get(admin::metrics))
+        .route("/admin/usage", get(usage::usage))
+        .route("/admin/requests", get(usage::requests))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin_key,
+        ));
     Router::new()
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
-        .route("/metrics", get(admin::metrics))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/style.css", get(dashboard::style))
+        .merge(guarded)
         .with_state(state)
 }
 

@@ -221,6 +221,18 @@ pub async fn start_gateway(config: &str) -> Gateway {
 
 /// [`start_gateway`] with every request starting at `at` (for dated prices).
 pub async fn start_gateway_at(config: &str, at: Option<chrono::DateTime<chrono::Utc>>) -> Gateway {
+    let clock: Option<tollgate::server::Clock> = at.map(|t| {
+        let clock: tollgate::server::Clock = Arc::new(move || t);
+        clock
+    });
+    start_gateway_with_clock(config, clock).await
+}
+
+/// [`start_gateway`] with a clock the test moves (to place requests on chosen days).
+pub async fn start_gateway_with_clock(
+    config: &str,
+    clock: Option<tollgate::server::Clock>,
+) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prices.toml");
     std::fs::copy(catalog, dir.path().join("prices.toml")).unwrap();
@@ -234,8 +246,8 @@ pub async fn start_gateway_at(config: &str, at: Option<chrono::DateTime<chrono::
     let raw = tollgate::config::load(&path, vec![]).unwrap();
     let settings =
         tollgate::config::validate(raw, dir.path(), &|n| Some(format!("secret-{n}"))).unwrap();
-    let app = match at {
-        Some(t) => tollgate::build_app_with_clock(settings, Arc::new(move || t))
+    let app = match clock {
+        Some(clock) => tollgate::build_app_with_clock(settings, clock)
             .await
             .unwrap(),
         None => tollgate::build_app(settings).await.unwrap(),

@@ -1,0 +1,171 @@
+//! The usage API on the admin listener: `GET /admin/usage` (grouped spend, tokens,
+//! errors and latency) and `GET /admin/requests` (records, a page at a time), JSON or
+//! `format=csv`. The numbers come from `usage` over a read-only connection, run on the
+//! blocking pool; this file only parses the query string and picks the format.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::admin::ADMIN_REQUEST_ID;
+use super::AppState;
+use crate::api::error::{ErrorCode, GatewayError};
+use crate::usage::{self, format, Filter, UsageError};
+
+/// `/admin/usage` parameters; unknown ones are refused rather than silently ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+    key: Option<String>,
+    model: Option<String>,
+    format: Option<String>,
+}
+
+/// `/admin/requests` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    key: Option<String>,
+    model: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// `GET /admin/usage?from=&to=&group_by=&key=&model=&format=json|csv`.
+pub async fn usage(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let Query(q) = query.map_err(bad_query)?;
+        let format = parse_format(q.format.as_deref())?;
+        let filter = Filter::parse(q.from.as_deref(), q.to.as_deref(), (app.clock)())
+            .map_err(to_gateway)?
+            .with(q.key.as_deref(), q.model.as_deref());
+        let group_by = usage::parse_group_by(q.group_by.as_deref()).map_err(to_gateway)?;
+        let summary = read(&app, move |conn| usage::summarize(conn, &filter, &group_by)).await?;
+        Ok(match format {
+            Format::Json => axum::Json(summary).into_response(),
+            Format::Csv => csv(format::summary_csv(&summary)),
+        })
+    };
+    result
+        .await
+        .unwrap_or_else(|e: GatewayError| e.into_response_with_id(ADMIN_REQUEST_ID))
+}
+
+/// `GET /admin/requests?from=&to=&key=&model=&limit=&cursor=&format=json|csv`. In CSV
+/// the next page's cursor is in the `x-tollgate-next-cursor` header.
+pub async fn requests(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<RequestsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let Query(q) = query.map_err(bad_query)?;
+        let format = parse_format(q.format.as_deref())?;
+        let filter = Filter::parse(q.from.as_deref(), q.to.as_deref(), (app.clock)())
+            .map_err(to_gateway)?
+            .with(q.key.as_deref(), q.model.as_deref());
+        let limit = usage::parse_limit(q.limit.as_deref()).map_err(to_gateway)?;
+        let cursor = q.cursor;
+        let page = read(&app, move |conn| {
+            usage::page(conn, &filter, limit, cursor.as_deref())
+        })
+        .await?;
+        Ok(match format {
+            Format::Json => axum::Json(page).into_response(),
+            Format::Csv => {
+                let mut resp = csv(format::records_csv(&page));
+                if let Some(v) = page.next_cursor.and_then(|c| c.parse().ok()) {
+                    resp.headers_mut().insert("x-tollgate-next-cursor", v);
+                }
+                resp
+            }
+        })
+    };
+    result
+        .await
+        .unwrap_or_else(|e: GatewayError| e.into_response_with_id(ADMIN_REQUEST_ID))
+}
+
+/// Run a read on the blocking pool after a ledger flush, so the answer includes every
+/// request finished before it was asked.
+async fn read<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, UsageError> + Send + 'static,
+) -> Result<T, GatewayError> {
+    if let Err(e) = app.ledger.flush().await {
+        // Still answer with what is stored; the queue's backlog is reported by /metrics.
+        tracing::warn!(error = %e, "ledger flush before a usage query failed");
+    }
+    let path = app.settings.ledger_path.clone();
+    let joined =
+        tokio::task::spawn_blocking(move || usage::open_ledger(&path).and_then(|conn| f(&conn)))
+            .await;
+    match joined {
+        Ok(result) => result.map_err(to_gateway),
+        Err(e) => {
+            tracing::error!(error = %e, "usage query task failed");
+            Err(GatewayError::new(
+                ErrorCode::Internal,
+                "the usage query failed; see the server log",
+            ))
+        }
+    }
+}
+
+fn to_gateway(e: UsageError) -> GatewayError {
+    match e {
+        UsageError::BadParam { param, message } => {
+            GatewayError::new(ErrorCode::InvalidRequest, message).with_param(param)
+        }
+        other => {
+            tracing::error!(error = %other, "usage query failed");
+            GatewayError::new(
+                ErrorCode::Internal,
+                "could not read the ledger; see the server log",
+            )
+        }
+    }
+}
+
+fn bad_query(e: QueryRejection) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::InvalidRequest,
+        format!(
+            "{}; see the README's usage API section for the accepted parameters",
+            e.body_text()
+        ),
+    )
+}
+
+fn parse_format(s: Option<&str>) -> Result<Format, GatewayError> {
+    match s.unwrap_or("json") {
+        "json" | "" => Ok(Format::Json),
+        "csv" => Ok(Format::Csv),
+        other => Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!("unknown format {other:?}; use json or csv"),
+        )
+        .with_param("format")),
+    }
+}
+
+fn csv(body: String) -> Response {
+    ([("content-type", "text/csv; charset=utf-8")], body).into_response()
+}
