@@ -169,6 +169,12 @@ impl Account {
         self.lock().add(at, usd);
     }
 
+    /// Spend in the day and month of `now`.
+    #[cfg(test)]
+    pub(super) fn spent_at(&self, now: DateTime<Utc>) -> (Decimal, Decimal) {
+        self.lock().at(now)
+    }
+
     fn replace(&self, spent: Spent) {
         *self.lock() = spent;
     }
@@ -204,7 +210,6 @@ pub(super) fn spend_by_key(
         let usd = Decimal::from_str(&cost).map_err(|_| LimitsError::InvalidCost(cost))?;
         let at =
             DateTime::<Utc>::from_timestamp_millis(at_ms).ok_or(LimitsError::InvalidTime(at_ms))?;
-        // Rows later than `now` still count in their own day if it is today.
         let spent = out.entry(key).or_default();
         spent.add(now, Decimal::ZERO);
         if at.date_naive() == day {
