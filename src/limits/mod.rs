@@ -32,6 +32,8 @@ use budget::{Account, Exceeded};
 use gcra::{Gcra, TokioClock, Wait};
 use quota::OfferQuota;
 
+const MAX_RETRY_AFTER_SECS: u64 = 32 * 24 * 60 * 60;
+
 /// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalKind {
@@ -79,9 +81,10 @@ impl LimitRefusal {
     }
 
     /// `retry-after` in whole seconds, rounded up and at least 1, so a client that
-    /// obeys it is not refused again for a fraction of a second.
+    /// obeys it is not refused again for a fraction of a second; at most 32 days (past
+    /// any monthly reset), so "never" is still a sane header.
     pub fn retry_after_secs(&self) -> u64 {
-        secs(self.retry_after).max(1)
+        secs(self.retry_after).clamp(1, MAX_RETRY_AFTER_SECS)
     }
 }
 

@@ -53,6 +53,9 @@ fn expected_cost_over_the_remaining_day_refuses_until_utc_midnight() {
     let midnight = utc("2025-03-15T00:00:00Z");
     limits.check_budget(A, dec!(1.00), midnight).unwrap();
     assert_eq!(spent(&limits, A, midnight), (dec!(0), dec!(1.00)));
+    // A request of yesterday finishing now counts in the month, not in the new day.
+    limits.charge(A, Some(dec!(0.30)), 0, late);
+    assert_eq!(spent(&limits, A, midnight), (dec!(0), dec!(1.30)));
 }
 
 #[test]

@@ -170,6 +170,7 @@ async fn a_request_larger_than_the_token_burst_never_fits() {
     let limits = limits();
     let refusal = limits.offer_available(0, 1, 1_001).unwrap_err();
     assert_eq!(refusal.retry_after, Duration::MAX);
+    assert_eq!(refusal.retry_after_secs(), 32 * 24 * 3600);
     assert!(
         refusal.message.contains("never fits"),
         "{}",
