@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod ledger;
+pub mod limits;
 pub mod metering;
 pub mod policy;
 pub mod pricing;

@@ -1,0 +1,244 @@
+//! Spend against a USD budget per UTC day and per calendar month (UTC), for one key
+//! or one team. Owns the windows, the exact sums and their rebuild from the ledger
+//! file; it does not price anything (`pricing` does) and never writes the ledger.
+//!
+//! Money stays `rust_decimal` behind a per-account mutex held for one addition or
+//! comparison: integer nano-USD in an atomic would be lock-free but is only exact
+//! while every price has at most nine decimal places, a property of today's catalog
+//! that nothing enforces, and a budget that silently rounds is a budget nobody trusts.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+
+use super::LimitsError;
+use crate::config::Budget;
+
+/// Which budget period refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Period {
+    Day,
+    Month,
+}
+
+impl Period {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Day => "daily budget (UTC day)",
+            Self::Month => "monthly budget (calendar month, UTC)",
+        }
+    }
+
+    pub(super) fn config_key(self) -> &'static str {
+        match self {
+            Self::Day => "usd_per_day",
+            Self::Month => "usd_per_month",
+        }
+    }
+}
+
+/// A refusal: what was spent of which limit, and when that period starts over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Exceeded {
+    pub(super) period: Period,
+    pub(super) limit: Decimal,
+    pub(super) spent: Decimal,
+    pub(super) resets_at: DateTime<Utc>,
+}
+
+impl Exceeded {
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "has spent ${} of its ${} {}",
+            self.spent.normalize(),
+            self.limit.normalize(),
+            self.period.describe()
+        )
+    }
+}
+
+/// Spend in the current day and month; a window older than the one asked about
+/// counts as zero, so crossing midnight or a month end needs no timer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Spent {
+    day: Option<NaiveDate>,
+    day_usd: Decimal,
+    /// The first day of the month.
+    month: Option<NaiveDate>,
+    month_usd: Decimal,
+}
+
+impl Spent {
+    fn add(&mut self, at: DateTime<Utc>, usd: Decimal) {
+        let (day, month) = windows(at);
+        // A cost arriving after its window has been replaced (a request that started
+        // before midnight and ended after) belongs to a period no longer enforced.
+        if self.day.is_none_or(|d| d < day) {
+            self.day = Some(day);
+            self.day_usd = Decimal::ZERO;
+        }
+        if self.day == Some(day) {
+            self.day_usd += usd;
+        }
+        if self.month.is_none_or(|m| m < month) {
+            self.month = Some(month);
+            self.month_usd = Decimal::ZERO;
+        }
+        if self.month == Some(month) {
+            self.month_usd += usd;
+        }
+    }
+
+    fn at(&self, now: DateTime<Utc>) -> (Decimal, Decimal) {
+        let (day, month) = windows(now);
+        // `>=`: if the wall clock steps back, keep what was spent rather than forget it.
+        let day_usd = if self.day.is_some_and(|d| d >= day) {
+            self.day_usd
+        } else {
+            Decimal::ZERO
+        };
+        let month_usd = if self.month.is_some_and(|m| m >= month) {
+            self.month_usd
+        } else {
+            Decimal::ZERO
+        };
+        (day_usd, month_usd)
+    }
+}
+
+fn windows(at: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
+    let day = at.date_naive();
+    (day, day.with_day(1).unwrap_or(day))
+}
+
+/// When the period containing `now` ends. Saturates at the end of chrono's range
+/// rather than failing, since no budget can be enforced there anyway.
+fn resets_at(period: Period, now: DateTime<Utc>) -> DateTime<Utc> {
+    let (day, month) = windows(now);
+    let next = match period {
+        Period::Day => day.succ_opt(),
+        Period::Month => month.checked_add_months(Months::new(1)),
+    };
+    next.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+/// One budget and its spend.
+#[derive(Debug)]
+pub(super) struct Account {
+    budget: Budget,
+    spent: Mutex<Spent>,
+}
+
+impl Account {
+    /// `None` for a budget without limits: nothing to track.
+    pub(super) fn new(budget: Budget) -> Option<Arc<Self>> {
+        (budget.usd_per_day.is_some() || budget.usd_per_month.is_some()).then(|| {
+            Arc::new(Self {
+                budget,
+                spent: Mutex::new(Spent::default()),
+            })
+        })
+    }
+
+    /// Refuse when a period's budget is already spent or `expected` would overrun it;
+    /// when both refuse, the month (the later reset) is reported.
+    pub(super) fn check(&self, expected: Decimal, now: DateTime<Utc>) -> Result<(), Exceeded> {
+        let (day_usd, month_usd) = self.lock().at(now);
+        let over = |period, limit: Option<Decimal>, spent: Decimal| {
+            let limit = limit?;
+            (spent >= limit || spent + expected > limit).then(|| Exceeded {
+                period,
+                limit,
+                spent,
+                resets_at: resets_at(period, now),
+            })
+        };
+        let month = over(Period::Month, self.budget.usd_per_month, month_usd);
+        match month.or_else(|| over(Period::Day, self.budget.usd_per_day, day_usd)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn charge(&self, usd: Decimal, at: DateTime<Utc>) {
+        self.lock().add(at, usd);
+    }
+
+    /// Spend in the day and month of `now`.
+    #[cfg(test)]
+    pub(super) fn spent_at(&self, now: DateTime<Utc>) -> (Decimal, Decimal) {
+        self.lock().at(now)
+    }
+
+    fn replace(&self, spent: Spent) {
+        *self.lock() = spent;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Spent> {
+        self.spent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Spend per key name in the day and month of `now`, summed from the ledger's
+/// `requests` table. Rows without a cost (unpriced, failed before pricing) add nothing.
+pub(super) fn spend_by_key(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Spent>, LimitsError> {
+    let (day, month) = windows(now);
+    let ms = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+    };
+    let from = ms(month).unwrap_or(i64::MIN);
+    let until = ms(resets_at(Period::Month, now).date_naive()).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare(
+        "SELECT key_name, created_at_ms, cost_usd FROM requests
+         WHERE cost_usd IS NOT NULL AND created_at_ms >= ?1 AND created_at_ms < ?2",
+    )?;
+    let mut rows = stmt.query([from, until])?;
+    let mut out: HashMap<String, Spent> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        let at_ms: i64 = row.get(1)?;
+        let cost: String = row.get(2)?;
+        let usd = Decimal::from_str(&cost).map_err(|_| LimitsError::InvalidCost(cost))?;
+        let at =
+            DateTime::<Utc>::from_timestamp_millis(at_ms).ok_or(LimitsError::InvalidTime(at_ms))?;
+        let spent = out.entry(key).or_default();
+        spent.add(now, Decimal::ZERO);
+        if at.date_naive() == day {
+            spent.day_usd += usd;
+        }
+        spent.month_usd += usd;
+    }
+    Ok(out)
+}
+
+/// Set `account` to the sum of `parts` (one key's, or a team's keys' spend).
+pub(super) fn restore<'a>(
+    account: &Account,
+    parts: impl Iterator<Item = &'a Spent>,
+    now: DateTime<Utc>,
+) {
+    let mut total = Spent::default();
+    total.add(now, Decimal::ZERO);
+    for part in parts {
+        total.day_usd += part.day_usd;
+        total.month_usd += part.month_usd;
+    }
+    account.replace(total);
+}
+
+/// How long until `at`, never negative.
+pub(super) fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> std::time::Duration {
+    (at - now)
+        .max(TimeDelta::zero())
+        .to_std()
+        .unwrap_or_default()
+}
