@@ -41,6 +41,8 @@ pub enum InitError {
     Http(#[from] reqwest::Error),
     #[error("could not start the mock upstream: {0}")]
     Mock(#[from] std::io::Error),
+    #[error("could not rebuild budgets from the ledger: {0}")]
+    Spend(String),
 }
 
 /// A built gateway: its shared state plus what must be shut down in order.
@@ -79,6 +81,18 @@ pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
     let raw = config::load(path, std::env::vars().collect())?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     config::validate(raw, dir, &|name| std::env::var(name).ok())
+}
+
+/// Budgets survive restarts: today's and this month's spend come back from the ledger.
+fn rebuild_spend(limits: &limits::Limits, ledger_path: &Path) -> Result<(), InitError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        ledger_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|e| InitError::Spend(e.to_string()))?;
+    limits
+        .rebuild_from_ledger(&conn, chrono::Utc::now())
+        .map_err(|e| InitError::Spend(e.to_string()))
 }
 
 /// Build a gateway: start the mock upstream when a `mock` provider is configured,
@@ -124,16 +138,20 @@ pub async fn build_app_with_clock(
     .await?;
     let upstream = upstream::Upstream::new(&settings)?;
     let router = Arc::new(routing::Router::new(&settings));
+    let limits = Arc::new(limits::Limits::new(&settings));
+    rebuild_spend(&limits, &settings.ledger_path)?;
     let meter = Meter {
         ledger: ledger.clone(),
         prices: settings.prices.clone(),
         router: router.clone(),
+        limits: limits.clone(),
     };
     let state = Arc::new(AppState {
         settings: Arc::new(settings),
         upstream,
         meter,
         router,
+        limits,
         ledger,
         metrics: telemetry::metrics::install(),
         clock,

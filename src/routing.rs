@@ -210,6 +210,14 @@ impl Router {
             .is_ok()
     }
 
+    /// Give back a probe taken by [`Router::try_acquire`] when the attempt is not made
+    /// after all (the offer's quota refused it).
+    pub fn release_probe(&self, model: usize, offer: usize) {
+        if let Some(h) = self.health(model, offer) {
+            h.probing.store(false, Ordering::Release);
+        }
+    }
+
     /// The attempt succeeded: close the breaker and learn its latency and output size.
     pub fn record_success(
         &self,

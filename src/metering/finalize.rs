@@ -17,6 +17,7 @@ use super::Usage;
 use crate::api::openai::ChatRequest;
 use crate::config::Residency;
 use crate::ledger::{Ledger, Outcome, PricingStatus, UsageRecord, UsageSource};
+use crate::limits::Limits;
 use crate::pricing::{self, PriceBook};
 use crate::routing::Router;
 use crate::telemetry::metrics;
@@ -39,6 +40,8 @@ pub struct RequestFacts {
     pub created_at: DateTime<Utc>,
     pub started: tokio::time::Instant,
     pub key_name: String,
+    /// The authenticated key's index, once known: budgets and token limits are charged to it.
+    pub key_index: Option<usize>,
     pub route: &'static str,
     pub logical_model: Option<String>,
     pub is_streaming: bool,
@@ -134,6 +137,8 @@ pub struct Meter {
     pub prices: Arc<PriceBook>,
     /// Learns each offer's typical output size, for `cheapest` routing.
     pub router: Arc<Router>,
+    /// Charged with each request's real cost and tokens.
+    pub limits: Arc<Limits>,
 }
 
 impl Meter {
@@ -205,6 +210,14 @@ impl Meter {
             (ending.outcome, facts.slot, record.output_tokens)
         {
             self.router.record_output(model, offer, output);
+        }
+        if let Some(key) = facts.key_index {
+            let tokens = record
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(record.output_tokens.unwrap_or(0));
+            self.limits
+                .charge(key, record.cost_usd, tokens, record.created_at);
         }
         tracing::info!(
             request_id = %record.request_id,

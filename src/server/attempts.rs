@@ -12,6 +12,7 @@ use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelSettings;
+use crate::limits::LimitRefusal;
 use crate::metering::estimate::TokenizerKind;
 use crate::metering::finalize::{RequestFacts, ServedBy};
 use crate::providers::{adapter_for, Target};
@@ -38,6 +39,7 @@ pub async fn run(
 ) -> Result<Response, GatewayError> {
     let max_attempts = app.settings.max_attempts;
     let mut last_error: Option<(String, AttemptError)> = None;
+    let mut quota_refusal: Option<LimitRefusal> = None;
     // Pass over the candidates repeatedly (a single-offer model is retried in place)
     // until attempts run out or a whole pass finds nothing it may try.
     'passes: loop {
@@ -47,6 +49,22 @@ pub async fn run(
                 break 'passes;
             }
             if !app.router.try_acquire(plan.model_index, candidate.offer) {
+                continue;
+            }
+            // An exhausted upstream quota (e.g. GitHub Models' free tier) is routed
+            // around instead of collecting the provider's 429s.
+            let tokens = expected_tokens(plan, candidate.offer);
+            if let Err(r) = app
+                .limits
+                .offer_available(plan.model_index, candidate.offer, tokens)
+            {
+                app.router.release_probe(plan.model_index, candidate.offer);
+                if quota_refusal
+                    .as_ref()
+                    .is_none_or(|q| r.retry_after < q.retry_after)
+                {
+                    quota_refusal = Some(r);
+                }
                 continue;
             }
             if facts.attempts > 0 {
@@ -69,10 +87,29 @@ pub async fn run(
             break;
         }
     }
-    Err(match last_error {
-        Some((provider_id, e)) => client_error(&provider_id, e),
-        None => nothing_available(app, plan),
+    Err(match (last_error, quota_refusal) {
+        (Some((provider_id, e)), _) => client_error(&provider_id, e),
+        (None, Some(refusal)) => super::chat::refused(refusal),
+        (None, None) => nothing_available(app, plan),
     })
+}
+
+/// The prompt's tokens, counted only for an offer whose quota limits tokens.
+fn expected_tokens(plan: &Plan<'_>, offer: usize) -> u32 {
+    let Some(o) = plan
+        .model
+        .offers
+        .get(offer)
+        .filter(|o| o.quota.tokens_per_minute.is_some())
+    else {
+        return 0;
+    };
+    let kind = TokenizerKind::for_model(&o.upstream_model);
+    u32::try_from(crate::metering::estimate::count_chat_prompt(
+        kind,
+        plan.req.messages(),
+    ))
+    .unwrap_or(u32::MAX)
 }
 
 /// One attempt on one offer.

@@ -98,6 +98,10 @@ async fn serve(
 ) -> Result<Response, GatewayError> {
     let principal = auth::authenticate(&app.settings.keys, headers)?;
     facts.key_name = principal.key_name.clone();
+    facts.key_index = Some(principal.key_index);
+    app.limits
+        .admit_request(principal.key_index)
+        .map_err(refused)?;
     let bytes = super::read_body(body, headers, app.settings.max_body_bytes).await?;
     let req = Arc::new(ChatRequest::parse(&bytes, path_model)?);
     facts.is_streaming = req.is_streaming;
@@ -126,11 +130,20 @@ async fn serve(
         max_output: max_output_tokens(&req),
         prices: &app.meter.prices,
         at: facts.created_at,
-        always: false,
+        always: has_budget(app, key),
     };
     let candidates = app
         .router
         .order(model_index, model, &decision.allowed, &cost_inputs);
+    // The budget check uses the first choice's expected cost; an unpriced offer
+    // cannot be checked in advance and is charged nothing.
+    let expected = candidates
+        .first()
+        .and_then(|c| c.expected_cost)
+        .unwrap_or_default();
+    app.limits
+        .check_budget(principal.key_index, expected, facts.created_at)
+        .map_err(refused)?;
     let plan = attempts::Plan {
         req: &req,
         model_index,
@@ -138,6 +151,22 @@ async fn serve(
         candidates: &candidates,
     };
     attempts::run(app, &plan, facts).await
+}
+
+/// A limit's refusal: counted, then answered.
+pub(super) fn refused(r: crate::limits::LimitRefusal) -> GatewayError {
+    metrics::record_limit_refusal(r.kind.metric_label());
+    r.into_gateway_error()
+}
+
+/// Whether the key or its team has a budget (then expected costs are computed).
+fn has_budget(app: &AppState, key: &crate::config::KeySettings) -> bool {
+    let set = |b: &crate::config::Budget| b.usd_per_day.is_some() || b.usd_per_month.is_some();
+    set(&key.budget)
+        || key
+            .team
+            .and_then(|t| app.settings.teams.get(t))
+            .is_some_and(|t| set(&t.budget))
 }
 
 /// The request's output limit, whichever name it used.

@@ -35,6 +35,7 @@ pub struct AppState {
     pub upstream: Upstream,
     pub meter: Meter,
     pub router: Arc<crate::routing::Router>,
+    pub limits: Arc<crate::limits::Limits>,
     pub ledger: Ledger,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The time a request starts at; prices are chosen by it. Tests pin it.
@@ -100,6 +101,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         created_at: (app.clock)(),
         started: tokio::time::Instant::now(),
         key_name: String::new(),
+        key_index: None,
         route,
         logical_model: None,
         is_streaming: false,

@@ -21,6 +21,7 @@ pub const TTFB: &str = "tollgate_time_to_first_byte_seconds";
 pub const UNPRICED_TOTAL: &str = "tollgate_unpriced_requests_total";
 pub const ESTIMATED_TOTAL: &str = "tollgate_estimated_requests_total";
 pub const POLICY_DENIALS_TOTAL: &str = "tollgate_policy_denials_total";
+pub const RATELIMITED_TOTAL: &str = "tollgate_ratelimited_total";
 pub const LEDGER_QUEUE_DEPTH: &str = "tollgate_ledger_queue_depth";
 pub const LEDGER_DROPPED_TOTAL: &str = "tollgate_ledger_dropped_total";
 pub const OVERHEAD: &str = "tollgate_overhead_seconds";
@@ -67,6 +68,10 @@ fn install_recorder() -> Option<PrometheusHandle> {
         .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).ok()?;
+    describe_counter!(
+        RATELIMITED_TOTAL,
+        "Requests refused by a key's rate limit, an upstream quota or a budget, by limit"
+    );
     describe_counter!(
         REQUESTS_TOTAL,
         "Requests finished, by logical model, provider, jurisdiction and status class"
@@ -200,6 +205,11 @@ pub fn record_request(
     if r.usage_source == UsageSource::Estimated {
         counter!(ESTIMATED_TOTAL, &labels[..3]).increment(1);
     }
+}
+
+/// Count a refusal by a rate limit, upstream quota or budget (`limit` is a closed set).
+pub fn record_limit_refusal(limit: &'static str) {
+    counter!(RATELIMITED_TOTAL, "limit" => limit).increment(1);
 }
 
 /// Count a request refused by residency policy, once per distinct reason its offers

@@ -233,7 +233,15 @@ pub async fn start_gateway_with_clock(
     config: &str,
     clock: Option<tollgate::server::Clock>,
 ) -> Gateway {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), config, clock).await
+}
+
+/// Start a gateway whose files (catalog copy, config, ledger) live in `dir`.
+async fn start_in(
+    dir: tempfile::TempDir,
+    config: &str,
+    clock: Option<tollgate::server::Clock>,
+) -> Gateway {
     let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prices.toml");
     std::fs::copy(catalog, dir.path().join("prices.toml")).unwrap();
     let ledger_path = dir.path().join("ledger.db");
@@ -280,6 +288,13 @@ pub async fn start_gateway_with_clock(
 }
 
 impl Gateway {
+    /// Stop, then start a new gateway on the same ledger file (a process restart).
+    pub async fn restart(mut self, config: &str) -> Gateway {
+        self.stop().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        start_in(dir, config, None).await
+    }
+
     /// Stop serving and flush the ledger.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
