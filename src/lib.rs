@@ -7,6 +7,8 @@
 //! `metering` (usage, streamed through `MeteredBody`) -> `pricing` (cost) ->
 //! `ledger` + `telemetry` -> response.
 
+mod app;
+
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -23,57 +25,9 @@ pub mod upstream;
 pub mod usage;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use crate::config::{ConfigError, ProviderKind, Settings};
-use crate::ledger::{Ledger, LedgerError, LedgerOptions, LedgerWriter};
-use crate::metering::finalize::Meter;
-use crate::server::AppState;
-
-/// Why a gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("ledger: {0}")]
-    Ledger(#[from] LedgerError),
-    #[error("could not build the upstream HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("could not start the mock upstream: {0}")]
-    Mock(#[from] std::io::Error),
-    #[error("could not rebuild budgets from the ledger: {0}")]
-    Spend(String),
-}
-
-/// A built gateway: its shared state plus what must be shut down in order.
-pub struct App {
-    pub state: Arc<AppState>,
-    ledger_writer: LedgerWriter,
-    mock: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl App {
-    /// The apps' router.
-    pub fn router(&self) -> axum::Router {
-        server::app_router(self.state.clone())
-    }
-
-    /// The operators' router.
-    pub fn admin_router(&self) -> axum::Router {
-        server::admin_router(self.state.clone())
-    }
-
-    /// Flush every queued ledger record, then stop background tasks. Call after the
-    /// listeners have stopped so no new records arrive.
-    pub async fn shutdown(self) -> Result<(), LedgerError> {
-        drop(self.state);
-        let flushed = self.ledger_writer.shutdown().await;
-        if let Some(mock) = self.mock {
-            mock.abort();
-        }
-        flushed
-    }
-}
+pub use app::{build_app, build_app_with_clock, App, InitError, Reloader};
+use config::{ConfigError, Settings};
 
 /// Read and validate a config file, with `TOLLGATE__...` overrides from the process
 /// environment and `env:NAME` secrets from it.
@@ -81,84 +35,4 @@ pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
     let raw = config::load(path, std::env::vars().collect())?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     config::validate(raw, dir, &|name| std::env::var(name).ok())
-}
-
-/// Budgets survive restarts: today's and this month's spend come back from the ledger.
-fn rebuild_spend(limits: &limits::Limits, ledger_path: &Path) -> Result<(), InitError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        ledger_path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .map_err(|e| InitError::Spend(e.to_string()))?;
-    limits
-        .rebuild_from_ledger(&conn, chrono::Utc::now())
-        .map_err(|e| InitError::Spend(e.to_string()))
-}
-
-/// Build a gateway: start the mock upstream when a `mock` provider is configured,
-/// open the ledger, build the pooled upstream client.
-pub async fn build_app(settings: Settings) -> Result<App, InitError> {
-    build_app_with_clock(settings, Arc::new(chrono::Utc::now)).await
-}
-
-/// [`build_app`] with a given clock (tests price requests at chosen instants).
-pub async fn build_app_with_clock(
-    mut settings: Settings,
-    clock: server::Clock,
-) -> Result<App, InitError> {
-    let mut mock = None;
-    if settings
-        .providers
-        .iter()
-        .any(|p| p.kind == ProviderKind::Mock)
-    {
-        let opts = providers::mock::MockOptions {
-            latency: settings.mock_latency,
-            chunk_interval: settings.mock_chunk_interval,
-        };
-        let (base, handle) = providers::mock::spawn(opts).await?;
-        for p in settings
-            .providers
-            .iter_mut()
-            .filter(|p| p.kind == ProviderKind::Mock)
-        {
-            let flavor = p.mock_flavor.unwrap_or(providers::mock::MockFlavor::Openai);
-            p.base_url = format!("{base}/{}", flavor.path_segment());
-        }
-        mock = Some(handle);
-    }
-    let (ledger, ledger_writer) = Ledger::open_sqlite(
-        &settings.ledger_path,
-        LedgerOptions {
-            queue_capacity: settings.ledger_queue_capacity,
-            batch_size: settings.ledger_batch_size,
-            flush_interval: settings.ledger_flush_interval,
-        },
-    )
-    .await?;
-    let upstream = upstream::Upstream::new(&settings)?;
-    let router = Arc::new(routing::Router::new(&settings));
-    let limits = Arc::new(limits::Limits::new(&settings));
-    rebuild_spend(&limits, &settings.ledger_path)?;
-    let meter = Meter {
-        ledger: ledger.clone(),
-        prices: settings.prices.clone(),
-        router: router.clone(),
-        limits: limits.clone(),
-    };
-    let state = Arc::new(AppState {
-        settings: Arc::new(settings),
-        upstream,
-        meter,
-        router,
-        limits,
-        ledger,
-        metrics: telemetry::metrics::install(),
-        clock,
-    });
-    Ok(App {
-        state,
-        ledger_writer,
-        mock,
-    })
 }

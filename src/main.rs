@@ -136,13 +136,15 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(settings))
+    runtime.block_on(run(settings, config))
 }
 
-async fn run(settings: tollgate::config::Settings) -> anyhow::Result<()> {
+async fn run(settings: tollgate::config::Settings, config: PathBuf) -> anyhow::Result<()> {
     let grace = settings.shutdown_grace;
     let (listen, admin_listen) = (settings.listen, settings.admin_listen);
     let app = tollgate::build_app(settings).await?;
+    // SIGHUP or an edited config/catalog file: validated, then swapped in atomically.
+    let watcher = tokio::spawn(app.reloader().watch(config, Duration::from_secs(2)));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding server.listen {listen}"))?;
@@ -175,6 +177,7 @@ async fn run(settings: tollgate::config::Settings) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = admin_task.await;
+    watcher.abort();
     app.shutdown().await?;
     tracing::info!("ledger flushed; bye");
     Ok(())

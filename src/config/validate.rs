@@ -46,6 +46,8 @@ pub struct Settings {
     pub providers: Vec<ProviderSettings>,
     pub models: Vec<ModelSettings>,
     pub prices: Arc<PriceBook>,
+    /// Where the price catalog was read from (watched for changes).
+    pub catalog_path: PathBuf,
 }
 
 /// Log output shape.
@@ -295,6 +297,7 @@ pub fn validate(
         providers,
         models,
         prices: Arc::new(prices),
+        catalog_path,
     })
 }
 

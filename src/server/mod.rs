@@ -42,11 +42,45 @@ pub struct AppState {
     pub clock: Clock,
 }
 
+/// What the routers hold: the current generation of configuration-derived state,
+/// replaced whole by a reload. Handlers extract `State<Arc<AppState>>`, which loads
+/// the current generation once per request (see the `FromRef` impl), so a request
+/// keeps the generation it started with.
+#[derive(Clone)]
+pub struct Shared {
+    current: Arc<arc_swap::ArcSwap<AppState>>,
+}
+
+impl Shared {
+    /// Start with `state`.
+    pub fn new(state: AppState) -> Self {
+        Self {
+            current: Arc::new(arc_swap::ArcSwap::from_pointee(state)),
+        }
+    }
+
+    /// The current generation.
+    pub fn load(&self) -> Arc<AppState> {
+        self.current.load_full()
+    }
+
+    /// Replace the generation; requests already running keep theirs.
+    pub fn swap(&self, state: AppState) {
+        self.current.store(Arc::new(state));
+    }
+}
+
+impl axum::extract::FromRef<Shared> for Arc<AppState> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.load()
+    }
+}
+
 /// Wall-clock source.
 pub type Clock = Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>;
 
 /// The apps' router.
-pub fn app_router(state: Arc<AppState>) -> Router {
+pub fn app_router(state: Shared) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/chat/completions", post(chat::chat_completions))
@@ -62,8 +96,8 @@ pub fn app_router(state: Arc<AppState>) -> Router {
 
 /// The operators' router (admin listener). `/metrics` and `/admin/*` pass the admin
 /// key guard; health checks and the dashboard's static files do not (see `admin`).
-pub fn admin_router(state: Arc<AppState>) -> Router {
-    admin::warn_if_open(&state);
+pub fn admin_router(state: Shared) -> Router {
+    admin::warn_if_open(&state.load());
     let guarded = Router::new()
         .route("/metrics", get(admin::metrics))
         .route("/admin/usage", get(usage::usage))

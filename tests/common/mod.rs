@@ -236,6 +236,18 @@ pub async fn start_gateway_with_clock(
     start_in(tempfile::tempdir().unwrap(), config, clock).await
 }
 
+/// Write `config` as `dir/tollgate.toml`, with the harness's `[ledger]` (in `dir`) and
+/// short `[upstream]` deadlines in front of it.
+fn write_config_in(dir: &Path, config: &str) -> PathBuf {
+    let text = format!(
+        "[ledger]\npath = {:?}\nflush_interval = \"20ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nidle_timeout = \"5s\"\n{config}",
+        dir.join("ledger.db").display().to_string()
+    );
+    let path = dir.join("tollgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Start a gateway whose files (catalog copy, config, ledger) live in `dir`.
 async fn start_in(
     dir: tempfile::TempDir,
@@ -245,12 +257,7 @@ async fn start_in(
     let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prices.toml");
     std::fs::copy(catalog, dir.path().join("prices.toml")).unwrap();
     let ledger_path = dir.path().join("ledger.db");
-    let text = format!(
-        "[ledger]\npath = {:?}\nflush_interval = \"20ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nidle_timeout = \"5s\"\n{config}",
-        ledger_path.display().to_string()
-    );
-    let path = dir.path().join("tollgate.toml");
-    std::fs::write(&path, text).unwrap();
+    let path = write_config_in(dir.path(), config);
     let raw = tollgate::config::load(&path, vec![]).unwrap();
     let settings =
         tollgate::config::validate(raw, dir.path(), &|n| Some(format!("secret-{n}"))).unwrap();
@@ -288,6 +295,19 @@ async fn start_in(
 }
 
 impl Gateway {
+    /// Rewrite this gateway's config file (same ledger); returns its path.
+    pub fn write_config(&self, config: &str) -> PathBuf {
+        write_config_in(self.dir.path(), config)
+    }
+
+    /// Validated settings for `config` in this gateway's folder (secrets resolve to
+    /// `secret-<NAME>`), as a reload would apply them.
+    pub fn settings_for(&self, config: &str) -> tollgate::config::Settings {
+        let path = self.write_config(config);
+        let raw = tollgate::config::load(&path, vec![]).unwrap();
+        tollgate::config::validate(raw, self.dir.path(), &|n| Some(format!("secret-{n}"))).unwrap()
+    }
+
     /// Stop, then start a new gateway on the same ledger file (a process restart).
     pub async fn restart(mut self, config: &str) -> Gateway {
         self.stop().await;
@@ -326,7 +346,7 @@ impl Gateway {
     /// Every record in the ledger file, read straight from SQLite (after a flush).
     pub async fn ledger_rows(&self) -> Vec<Value> {
         if let Some(app) = &self.app {
-            app.state.ledger.flush().await.unwrap();
+            app.state().ledger.flush().await.unwrap();
         }
         read_ledger(&self.ledger_path)
     }

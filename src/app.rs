@@ -1,0 +1,272 @@
+//! Building a gateway and swapping its configuration while it runs.
+//!
+//! Everything derived from the configuration (settings, price book, routing health,
+//! limits, the upstream client) forms one *generation* (`AppState`). The routers hold
+//! a `Shared` handle and every request loads the current generation once, so a
+//! reload is one atomic swap and in-flight requests and streams finish on the
+//! generation they started with. What outlives generations (the ledger, the mock
+//! upstream, the metrics recorder, the clock) is built once, here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{ConfigError, ProviderKind, Settings};
+use crate::ledger::{Ledger, LedgerError, LedgerOptions, LedgerWriter};
+use crate::metering::finalize::Meter;
+use crate::server::{AppState, Clock, Shared};
+use crate::{limits, providers, routing, telemetry, upstream};
+
+/// Why a gateway could not start, or a new configuration could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("could not build the upstream HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("could not start the mock upstream: {0}")]
+    Mock(#[from] std::io::Error),
+    #[error("could not rebuild budgets from the ledger: {0}")]
+    Spend(String),
+    #[error("{0} cannot change while running; restart tollgate to apply it")]
+    NeedsRestart(&'static str),
+}
+
+/// What outlives configuration generations.
+struct Fixed {
+    ledger: Ledger,
+    ledger_path: PathBuf,
+    clock: Clock,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Base URL of the in-process mock upstream, when one was started.
+    mock_base: Option<String>,
+}
+
+/// A built gateway: the swappable state plus what must be shut down in order.
+pub struct App {
+    reloader: Reloader,
+    ledger_writer: LedgerWriter,
+    mock: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Applies new configurations to a running gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Shared,
+    fixed: Arc<Fixed>,
+}
+
+impl App {
+    /// The current generation.
+    pub fn state(&self) -> Arc<AppState> {
+        self.reloader.shared.load()
+    }
+
+    /// The apps' router.
+    pub fn router(&self) -> axum::Router {
+        crate::server::app_router(self.reloader.shared.clone())
+    }
+
+    /// The operators' router.
+    pub fn admin_router(&self) -> axum::Router {
+        crate::server::admin_router(self.reloader.shared.clone())
+    }
+
+    /// A handle that applies new configurations.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
+    /// Flush every queued ledger record, then stop background tasks. Call after the
+    /// listeners have stopped so no new records arrive.
+    pub async fn shutdown(self) -> Result<(), LedgerError> {
+        let flushed = self.ledger_writer.shutdown().await;
+        if let Some(mock) = self.mock {
+            mock.abort();
+        }
+        flushed
+    }
+}
+
+impl Reloader {
+    /// Validate-and-build a new generation from `settings`, then swap it in. On any
+    /// error the running generation stays.
+    pub fn apply(&self, settings: Settings) -> Result<(), InitError> {
+        if settings.ledger_path != self.fixed.ledger_path {
+            return Err(InitError::NeedsRestart("ledger.path"));
+        }
+        let current = self.shared.load();
+        if settings.listen != current.settings.listen
+            || settings.admin_listen != current.settings.admin_listen
+        {
+            tracing::warn!(
+                "listen addresses changed in the config; they apply at the next restart"
+            );
+        }
+        let next = generation(settings, &self.fixed)?;
+        self.shared.swap(next);
+        Ok(())
+    }
+
+    /// Read, validate and apply the config file at `path`.
+    pub fn apply_file(&self, path: &Path) -> Result<(), InitError> {
+        self.apply(crate::load_settings(path)?)
+    }
+
+    /// Reload on SIGHUP and whenever the config file or its price catalog changes
+    /// (checked every `poll`). A bad config is logged with every problem and the
+    /// running one keeps serving. Runs until the process ends.
+    pub async fn watch(self, path: PathBuf, poll: Duration) {
+        let mut stamp = stamps(&path, &self.shared.load().settings.catalog_path);
+        let mut interval = tokio::time::interval(poll);
+        let mut hangup = hangup_signal();
+        loop {
+            let by_signal = tokio::select! {
+                _ = interval.tick() => false,
+                _ = hangup.recv() => true,
+            };
+            let now = stamps(&path, &self.shared.load().settings.catalog_path);
+            if !by_signal && now == stamp {
+                continue;
+            }
+            stamp = now;
+            match self.apply_file(&path) {
+                Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "configuration rejected; the running one stays")
+                }
+            }
+        }
+    }
+}
+
+/// Modification times of the config file and its catalog.
+fn stamps(config: &Path, catalog: &Path) -> (Option<SystemTime>, Option<SystemTime>) {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    (mtime(config), mtime(catalog))
+}
+
+/// SIGHUP as a channel (never fires where signals do not exist).
+fn hangup_signal() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send(()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}
+
+/// Budgets survive restarts and reloads: today's and this month's spend come back
+/// from the ledger.
+fn rebuild_spend(limits: &limits::Limits, ledger_path: &Path) -> Result<(), InitError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        ledger_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|e| InitError::Spend(e.to_string()))?;
+    limits
+        .rebuild_from_ledger(&conn, chrono::Utc::now())
+        .map_err(|e| InitError::Spend(e.to_string()))
+}
+
+/// One generation of configuration-derived state.
+fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitError> {
+    let has_mock = settings
+        .providers
+        .iter()
+        .any(|p| p.kind == ProviderKind::Mock);
+    match (&fixed.mock_base, has_mock) {
+        (Some(base), true) => {
+            for p in settings
+                .providers
+                .iter_mut()
+                .filter(|p| p.kind == ProviderKind::Mock)
+            {
+                let flavor = p.mock_flavor.unwrap_or(providers::mock::MockFlavor::Openai);
+                p.base_url = format!("{base}/{}", flavor.path_segment());
+            }
+        }
+        (None, true) => return Err(InitError::NeedsRestart("adding the first mock provider")),
+        _ => {}
+    }
+    let upstream = upstream::Upstream::new(&settings)?;
+    let router = Arc::new(routing::Router::new(&settings));
+    let limits = Arc::new(limits::Limits::new(&settings));
+    rebuild_spend(&limits, &fixed.ledger_path)?;
+    let meter = Meter {
+        ledger: fixed.ledger.clone(),
+        prices: settings.prices.clone(),
+        router: router.clone(),
+        limits: limits.clone(),
+    };
+    Ok(AppState {
+        settings: Arc::new(settings),
+        upstream,
+        meter,
+        router,
+        limits,
+        ledger: fixed.ledger.clone(),
+        metrics: fixed.metrics.clone(),
+        clock: fixed.clock.clone(),
+    })
+}
+
+/// Build a gateway: start the mock upstream when a `mock` provider is configured,
+/// open the ledger, build the first generation.
+pub async fn build_app(settings: Settings) -> Result<App, InitError> {
+    build_app_with_clock(settings, Arc::new(chrono::Utc::now)).await
+}
+
+/// [`build_app`] with a given clock (tests price requests at chosen instants).
+pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<App, InitError> {
+    let mut mock = None;
+    let mut mock_base = None;
+    if settings
+        .providers
+        .iter()
+        .any(|p| p.kind == ProviderKind::Mock)
+    {
+        let opts = providers::mock::MockOptions {
+            latency: settings.mock_latency,
+            chunk_interval: settings.mock_chunk_interval,
+        };
+        let (base, handle) = providers::mock::spawn(opts).await?;
+        mock_base = Some(base);
+        mock = Some(handle);
+    }
+    let (ledger, ledger_writer) = Ledger::open_sqlite(
+        &settings.ledger_path,
+        LedgerOptions {
+            queue_capacity: settings.ledger_queue_capacity,
+            batch_size: settings.ledger_batch_size,
+            flush_interval: settings.ledger_flush_interval,
+        },
+    )
+    .await?;
+    let fixed = Arc::new(Fixed {
+        ledger,
+        ledger_path: settings.ledger_path.clone(),
+        clock,
+        metrics: telemetry::metrics::install(),
+        mock_base,
+    });
+    let first = generation(settings, &fixed)?;
+    Ok(App {
+        reloader: Reloader {
+            shared: Shared::new(first),
+            fixed,
+        },
+        ledger_writer,
+        mock,
+    })
+}
