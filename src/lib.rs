@@ -126,14 +126,16 @@ pub async fn build_app_with_clock(
         ledger: ledger.clone(),
         prices: settings.prices.clone(),
         router: router.clone(),
+        audit: Arc::new(metering::audit::Auditor::new(&settings)),
     };
+    let metrics = install_metrics(&settings);
     let state = Arc::new(AppState {
         settings: Arc::new(settings),
         upstream,
         meter,
         router,
         ledger,
-        metrics: telemetry::metrics::install(),
+        metrics,
         clock,
     });
     Ok(App {
@@ -141,4 +143,18 @@ pub async fn build_app_with_clock(
         ledger_writer,
         mock,
     })
+}
+
+/// Install the metrics recorder, then warn about stale catalog rows (log and gauge).
+fn install_metrics(settings: &Settings) -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    let handle = telemetry::metrics::install();
+    telemetry::price_metrics::describe();
+    if let Some(max_age) = settings.price_max_age {
+        let stale = pricing::stale::stale_rows(&settings.prices, max_age, chrono::Utc::now());
+        for row in &stale {
+            tracing::warn!(price_id = %row.id, as_of = %row.as_of, "price row older than pricing.max_age; check it against its source");
+        }
+        telemetry::price_metrics::set_stale_rows(stale.len());
+    }
+    handle
 }

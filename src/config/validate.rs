@@ -46,6 +46,10 @@ pub struct Settings {
     pub providers: Vec<ProviderSettings>,
     pub models: Vec<ModelSettings>,
     pub prices: Arc<PriceBook>,
+    /// `[comparison] groups`, each member a configured model.
+    pub comparison_groups: Vec<super::ComparisonGroup>,
+    /// `[pricing] max_age`: rows in force checked longer ago warn; `None` = no check.
+    pub price_max_age: Option<Duration>,
 }
 
 /// Log output shape.
@@ -261,6 +265,11 @@ pub fn validate(
         &mut p,
     );
     let models = validate_models(&raw, &providers, prices.as_ref(), &mut p);
+    let model_names: Vec<&str> = raw.models.iter().map(|m| m.name.as_str()).collect();
+    let comparison_groups =
+        super::comparison::groups(&raw.comparison, &model_names, &mut |path, msg| {
+            p.0.push(format!("{path}: {msg}"));
+        });
 
     if !p.0.is_empty() {
         return Err(ConfigError { problems: p.0 });
@@ -295,6 +304,8 @@ pub fn validate(
         providers,
         models,
         prices: Arc::new(prices),
+        comparison_groups,
+        price_max_age: raw.pricing.max_age,
     })
 }
 

@@ -8,6 +8,10 @@
 //! unpriced, never as $0), or write records. Money is `rust_decimal::Decimal`, never `f64`.
 
 mod catalog;
+pub mod compare;
+pub mod import;
+pub mod reprice;
+pub mod stale;
 #[cfg(test)]
 mod tests;
 mod window;

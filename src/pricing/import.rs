@@ -1,0 +1,1 @@
+//! Catalog import (in progress).

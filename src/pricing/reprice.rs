@@ -1,0 +1,1 @@
+//! What-if repricing (in progress).
