@@ -21,7 +21,7 @@ use super::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations; entry `n` takes `user_version` from `n` to `n + 1`. Append only.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE requests (
         request_id TEXT PRIMARY KEY NOT NULL,

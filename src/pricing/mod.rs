@@ -10,7 +10,9 @@
 mod catalog;
 pub mod compare;
 pub mod import;
+pub mod query;
 pub mod reprice;
+pub mod savings;
 pub mod stale;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,8 @@ mod admin;
 mod attempts;
 mod chat;
 mod info;
+mod prices;
+mod savings;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +55,7 @@ pub fn app_router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/models", get(info::models))
         .route("/v1/tollgate/requests/{id}", get(info::request_record))
+        .route("/v1/tollgate/prices", get(prices::prices))
         .fallback(info::not_found)
         .with_state(state)
 }
@@ -63,6 +66,7 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
         .route("/metrics", get(admin::metrics))
+        .route("/admin/savings", get(savings::savings))
         .with_state(state)
 }
 
