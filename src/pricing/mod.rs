@@ -8,6 +8,7 @@
 //! unpriced, never as $0), or write records. Money is `rust_decimal::Decimal`, never `f64`.
 
 mod catalog;
+pub mod commands;
 pub mod compare;
 pub mod import;
 pub mod query;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::ledger::scan::{self, Filter};
+use crate::pricing::commands::parse_instant;
 use crate::pricing::savings;
 
 /// `GET /admin/savings`.
@@ -81,16 +81,4 @@ fn filter(params: &BTreeMap<String, String>) -> Result<Filter, GatewayError> {
         key_name: None,
         logical_model: None,
     })
-}
-
-/// An RFC 3339 instant, or a date meaning its midnight UTC.
-pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .map(|d| d.and_time(NaiveTime::MIN).and_utc())
-        })
 }
