@@ -155,7 +155,9 @@ fn litellm_row(key: &str, entry: &Value) -> Result<ImportRow, &'static str> {
         offer: offer_key(provider, key).ok_or("model name contains whitespace")?,
         source_key: key.to_owned(),
         input_per_mtok: input,
-        cached_input_per_mtok: price("cache_read_input_token_cost"),
+        // DeepSeek's entries name their cache-hit price differently.
+        cached_input_per_mtok: price("cache_read_input_token_cost")
+            .or_else(|| price("input_cost_per_token_cache_hit")),
         cache_write_per_mtok: price("cache_creation_input_token_cost"),
         output_per_mtok: output,
     })

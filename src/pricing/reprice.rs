@@ -146,21 +146,18 @@ pub fn render(
     caveats: &[String],
 ) -> String {
     let mut out = String::new();
+    let header = format!("as {}", target.name());
+    let w = header.len().max(16);
     let _ = writeln!(
         out,
-        "{:<24} {:<10} {:>8} {:>16} {:>16} {:>16}",
-        "model",
-        "day",
-        "requests",
-        "recorded_usd",
-        format!("as {}", target.name()),
-        "difference_usd"
+        "{:<24} {:<10} {:>8} {:>16} {header:>w$} {:>16}",
+        "model", "day", "requests", "recorded_usd", "difference_usd"
     );
     let mut total = Line::default();
     for ((model, day), l) in lines {
         let _ = writeln!(
             out,
-            "{:<24} {:<10} {:>8} {:>16} {:>16} {:>16}",
+            "{:<24} {:<10} {:>8} {:>16} {:>w$} {:>16}",
             model,
             day.to_string(),
             l.requests,
@@ -176,7 +173,7 @@ pub fn render(
     }
     let _ = writeln!(
         out,
-        "{:<24} {:<10} {:>8} {:>16} {:>16} {:>16}",
+        "{:<24} {:<10} {:>8} {:>16} {:>w$} {:>16}",
         "total",
         "",
         total.requests,

@@ -2,8 +2,9 @@
 //! provenance (`source` = the file and the entry's key, `as_of` = the import day or the
 //! one given), keeping the file's own rows, comments and order.
 //!
-//! Conflict rule: a row of the same offer key and `effective_from` already in the file
-//! wins, unless `overwrite`, which replaces it. The result is validated as a whole
+//! Conflict rule: an offer the file already prices keeps its own rows and the imported
+//! row is left out; with `overwrite` the imported row is added and replaces any row of the
+//! same offer and `effective_from` (an older own row stays as history). The result is validated as a whole
 //! catalog before it is returned, so a merge never produces a file tollgate refuses.
 
 use std::fmt::Write as _;
@@ -36,7 +37,7 @@ pub struct MergeSummary {
     pub added: usize,
     /// Existing rows replaced (only with `overwrite`).
     pub replaced: usize,
-    /// Imported rows left out because the file already prices that offer from that day.
+    /// Imported rows left out because the file already prices that offer.
     pub kept_existing: Vec<String>,
 }
 
@@ -53,6 +54,12 @@ pub fn merge(
     let mut remove = vec![false; book.rows().len()];
     let mut added = String::new();
     for row in rows {
+        // tollgate's own figures win: an offer the file already prices is left alone, so an
+        // import never silently takes over from a checked row (from `effective_from` on).
+        if book.has_offer(&row.offer) && !opts.overwrite {
+            summary.kept_existing.push(row.offer.clone());
+            continue;
+        }
         let clashes: Vec<usize> = book
             .rows()
             .iter()
@@ -60,10 +67,6 @@ pub fn merge(
             .filter(|(_, r)| r.offer == row.offer && r.effective_from == from)
             .map(|(i, _)| i)
             .collect();
-        if !clashes.is_empty() && !opts.overwrite {
-            summary.kept_existing.push(row.offer.clone());
-            continue;
-        }
         for i in clashes {
             if let Some(flag) = remove.get_mut(i) {
                 if !*flag {
