@@ -307,3 +307,49 @@ async fn imported_litellm_and_genai_prices_rows_price_requests_exactly() {
     let (cost, _) = cost_with(&catalog, "fireworks/deepseek-r1").await;
     assert_eq!(cost, "0.0019");
 }
+
+#[tokio::test]
+async fn hidden_reasoning_is_unverifiable_and_streams_are_counted_too() {
+    // o1 bills 2241 reasoning tokens it never shows: only output minus reasoning is checkable.
+    let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "o1",
+        Some("openai/o1"),
+    );
+    let mut gw = start_gateway(&config).await;
+    assert_eq!(gw.chat(chat_body("m")).await.status(), 200);
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["output_verifiable"], 0);
+    assert_eq!(rows[0]["reasoning_tokens"], 2241);
+    let visible = count_text(TokenizerKind::O200kBase, "The answer is 42.");
+    assert_eq!(rows[0]["counted_output_tokens"], visible);
+    gw.stop().await;
+
+    let fake = FakeUpstream::start(Reply::sse_events(&fixture("openai/chat_stream.sse"))).await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/o1"),
+    );
+    let mut gw = start_gateway(&config).await;
+    let mut body = chat_body("m");
+    body["stream"] = true.into();
+    let _ = sse_data(gw.chat(body).await).await;
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["usage_source"], "reported");
+    assert_eq!(
+        rows[0]["counted_output_tokens"],
+        count_text(TokenizerKind::O200kBase, "Hi there")
+    );
+    assert_eq!(rows[0]["output_verifiable"], 1);
+    gw.stop().await;
+}
