@@ -208,7 +208,9 @@ fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitErr
         prices: settings.prices.clone(),
         router: router.clone(),
         limits: limits.clone(),
+        audit: Arc::new(crate::metering::audit::Auditor::new(&settings)),
     };
+    warn_stale_prices(&settings);
     Ok(AppState {
         settings: Arc::new(settings),
         upstream,
@@ -219,6 +221,19 @@ fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitErr
         metrics: fixed.metrics.clone(),
         clock: fixed.clock.clone(),
     })
+}
+
+/// Warn about catalog rows older than `pricing.max_age` (log and gauge), at start-up
+/// and at every reload.
+fn warn_stale_prices(settings: &Settings) {
+    if let Some(max_age) = settings.price_max_age {
+        let stale =
+            crate::pricing::stale::stale_rows(&settings.prices, max_age, chrono::Utc::now());
+        for row in &stale {
+            tracing::warn!(price_id = %row.id, as_of = %row.as_of, "price row older than pricing.max_age; check it against its source");
+        }
+        telemetry::price_metrics::set_stale_rows(stale.len());
+    }
 }
 
 /// Build a gateway: start the mock upstream when a `mock` provider is configured,
@@ -257,7 +272,11 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
         ledger,
         ledger_path: settings.ledger_path.clone(),
         clock,
-        metrics: telemetry::metrics::install(),
+        metrics: {
+            let handle = telemetry::metrics::install();
+            telemetry::price_metrics::describe();
+            handle
+        },
         mock_base,
     });
     let first = generation(settings, &fixed)?;

@@ -1,4 +1,4 @@
-//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`. Thin: it parses
+//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`. Thin: it parses
 //! arguments, loads settings, starts listeners and runs the graceful shutdown.
 
 use std::io::Write;
@@ -61,6 +61,99 @@ enum Command {
     },
     /// Usage and spend from a ledger file, grouped (no server needed).
     Report(ReportArgs),
+    /// Every offer of a model (and its comparison groups) priced for a usage, cheapest first.
+    #[command(args_conflicts_with_subcommands = true)]
+    Prices {
+        #[command(subcommand)]
+        action: Option<PricesAction>,
+        #[command(flatten)]
+        args: PricesArgs,
+    },
+    /// Price recorded traffic as if it had gone to another offer or model.
+    Reprice(RepriceArgs),
+}
+
+#[derive(clap::Args)]
+struct PricesArgs {
+    /// Config file naming the models, providers and catalog.
+    #[arg(long, default_value = "config/tollgate.toml")]
+    config: PathBuf,
+    /// One logical model; all when omitted.
+    #[arg(long)]
+    model: Option<String>,
+    /// Input tokens (cached ones included).
+    #[arg(long, default_value_t = 0)]
+    input: u64,
+    /// Cached input tokens (part of --input).
+    #[arg(long, default_value_t = 0)]
+    cached: u64,
+    /// Output tokens (reasoning included).
+    #[arg(long, default_value_t = 0)]
+    output: u64,
+    /// Reasoning tokens (part of --output).
+    #[arg(long, default_value_t = 0)]
+    reasoning: u64,
+    /// Price at this RFC 3339 instant instead of now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Mark which offers this key's residency policy allows.
+    #[arg(long)]
+    key: Option<String>,
+    /// `table` or `json`.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+#[derive(Subcommand)]
+enum PricesAction {
+    /// Import a public catalog (LiteLLM or genai-prices JSON) into a tollgate catalog file.
+    Import {
+        /// `litellm` or `genai-prices`.
+        #[arg(long)]
+        format: String,
+        /// The file to import.
+        file: PathBuf,
+        /// The catalog to write into.
+        #[arg(long, default_value = "config/prices.toml")]
+        into: PathBuf,
+        /// `as_of` of the imported rows (default: today).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// `effective_from` of the imported rows (default: --as-of).
+        #[arg(long)]
+        effective_from: Option<chrono::NaiveDate>,
+        /// Replace tollgate's own rows of the same offer and effective_from.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RepriceArgs {
+    /// Ledger file; default: the config's ledger.path.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Config file (models for `--as MODEL`, the catalog, the ledger path).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Catalog to price with when no --config is given.
+    #[arg(long, default_value = "config/prices.toml")]
+    catalog: PathBuf,
+    /// From this date or RFC 3339 instant (inclusive).
+    #[arg(long)]
+    from: Option<String>,
+    /// To this date or RFC 3339 instant (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this key's records.
+    #[arg(long)]
+    key: Option<String>,
+    /// Only this logical model's records.
+    #[arg(long)]
+    model: Option<String>,
+    /// A catalog offer key (`openai/o1`) or a logical model (its cheapest offer each time).
+    #[arg(long = "as")]
+    target: String,
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +163,8 @@ fn main() -> std::process::ExitCode {
         Command::CheckConfig { config } => check_config(&config),
         Command::HashKey { key } => hash_key(key),
         Command::Report(args) => report(args),
+        Command::Prices { action, args } => prices(action, &args),
+        Command::Reprice(args) => reprice(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -112,6 +207,103 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         now: chrono::Utc::now(),
     })?;
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn prices(action: Option<PricesAction>, args: &PricesArgs) -> anyhow::Result<()> {
+    use tollgate::pricing::commands;
+    let text = match action {
+        Some(PricesAction::Import {
+            format,
+            file,
+            into,
+            as_of,
+            effective_from,
+            overwrite,
+        }) => {
+            let format = tollgate::pricing::import::Format::parse(&format).with_context(|| {
+                format!("unknown --format {format:?}; expected litellm or genai-prices")
+            })?;
+            let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            commands::import(&commands::ImportOptions {
+                format,
+                file,
+                into,
+                as_of,
+                effective_from: effective_from.unwrap_or(as_of),
+                overwrite,
+            })?
+        }
+        None => {
+            let settings = tollgate::load_settings(&args.config)?;
+            let at = match &args.at {
+                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                    .with_context(|| format!("--at {text:?}: expected RFC 3339"))?
+                    .to_utc(),
+                None => chrono::Utc::now(),
+            };
+            let json = match args.format.as_str() {
+                "table" => false,
+                "json" => true,
+                other => anyhow::bail!("unknown --format {other:?}; expected table or json"),
+            };
+            let opts = commands::PricesOptions {
+                model: args.model.clone(),
+                tokens: tollgate::pricing::TokenCounts {
+                    input: args.input,
+                    cached_input: args.cached,
+                    cache_write: 0,
+                    output: args.output,
+                    reasoning: args.reasoning,
+                },
+                at,
+                key: args.key.clone(),
+                json,
+            };
+            commands::prices(&settings, &opts)?
+        }
+    };
+    write!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
+fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
+    use tollgate::pricing::commands;
+    let settings = args
+        .config
+        .as_deref()
+        .map(tollgate::load_settings)
+        .transpose()?;
+    let prices = match &settings {
+        Some(s) => (*s.prices).clone(),
+        None => tollgate::pricing::PriceBook::load(&args.catalog)?,
+    };
+    let ledger = match (&args.ledger, &settings) {
+        (Some(path), _) => path.clone(),
+        (None, Some(s)) => s.ledger_path.clone(),
+        (None, None) => anyhow::bail!("give --ledger PATH or --config PATH"),
+    };
+    let instant = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| {
+                tollgate::pricing::commands::parse_instant(t).with_context(|| {
+                    format!("--{name} {t:?}: expected a date (2025-03-01) or RFC 3339 instant")
+                })
+            })
+            .transpose()
+    };
+    let opts = commands::RepriceOptions {
+        ledger,
+        filter: tollgate::ledger::scan::Filter {
+            from: instant("from", &args.from)?,
+            to: instant("to", &args.to)?,
+            key_name: args.key.clone(),
+            logical_model: args.model.clone(),
+        },
+        target: args.target.clone(),
+    };
+    let text = commands::reprice(&prices, settings.as_ref(), &opts)?;
+    write!(std::io::stdout().lock(), "{text}")?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! Nothing here touches the network or the ledger.
 
 pub mod access;
+pub mod comparison;
 pub mod secret;
 pub mod validate;
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 pub use access::{
     Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
+pub use comparison::ComparisonGroup;
 pub use validate::{
     validate, KeySettings, LogFormat, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
     Residency, Scope, Settings,
@@ -55,6 +57,8 @@ pub struct RawConfig {
     pub keys: Vec<RawKey>,
     pub providers: Vec<RawProvider>,
     pub models: Vec<RawModel>,
+    /// Groups of models whose offers are compared (`tollgate prices`, savings).
+    pub comparison: comparison::RawComparison,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,12 +166,16 @@ impl Default for RawLogging {
 pub struct RawPricing {
     /// Path of the price catalog, relative to the config file's folder.
     pub catalog: String,
+    /// Rows in force whose `as_of` is older than this warn at start-up; `None` = no check.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Option<std::time::Duration>,
 }
 
 impl Default for RawPricing {
     fn default() -> Self {
         Self {
             catalog: "prices.toml".into(),
+            max_age: None,
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct Settings {
     pub prices: Arc<PriceBook>,
     /// Where the price catalog was read from (watched for changes).
     pub catalog_path: PathBuf,
+    /// `[comparison] groups`, each member a configured model.
+    pub comparison_groups: Vec<super::ComparisonGroup>,
+    /// `[pricing] max_age`: rows in force checked longer ago warn; `None` = no check.
+    pub price_max_age: Option<Duration>,
 }
 
 /// Log output shape.
@@ -263,6 +267,11 @@ pub fn validate(
         &mut p,
     );
     let models = validate_models(&raw, &providers, prices.as_ref(), &mut p);
+    let model_names: Vec<&str> = raw.models.iter().map(|m| m.name.as_str()).collect();
+    let comparison_groups =
+        super::comparison::groups(&raw.comparison, &model_names, &mut |path, msg| {
+            p.0.push(format!("{path}: {msg}"));
+        });
 
     if !p.0.is_empty() {
         return Err(ConfigError { problems: p.0 });
@@ -298,6 +307,8 @@ pub fn validate(
         models,
         prices: Arc::new(prices),
         catalog_path,
+        comparison_groups,
+        price_max_age: raw.pricing.max_age,
     })
 }
 

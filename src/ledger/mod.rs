@@ -6,7 +6,9 @@
 //! (`telemetry` reads `queue_depth` and `dropped_total`), and the request path never
 //! awaits it: `Ledger::record` only tries to enqueue.
 
+mod audit;
 mod record;
+pub mod scan;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use audit::PriceAudit;
 pub use record::{Outcome, PricingStatus, UsageRecord, UsageSource};
 use writer::{Counters, Message, Writer};
 

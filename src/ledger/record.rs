@@ -68,6 +68,9 @@ pub struct UsageRecord {
     pub attempts: u32,
     /// The policy decision: the allowed set, excluded offers and why.
     pub policy: serde_json::Value,
+    /// Cheapest-alternative costs and tollgate's own token counts.
+    #[serde(flatten, default)]
+    pub audit: super::PriceAudit,
 }
 
 /// Where a record's token counts came from.

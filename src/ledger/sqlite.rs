@@ -13,13 +13,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 use rust_decimal::Decimal;
 
-use super::{LedgerError, LedgerSink, Outcome, PricingStatus, UsageRecord, UsageSource};
+use super::{
+    LedgerError, LedgerSink, Outcome, PriceAudit, PricingStatus, UsageRecord, UsageSource,
+};
 
 /// How long a connection waits for another one's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations; entry `n` takes `user_version` from `n` to `n + 1`. Append only.
-const MIGRATIONS: &[&str] = &["
+pub(super) const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE requests (
         request_id TEXT PRIMARY KEY NOT NULL,
         created_at TEXT NOT NULL,
@@ -54,7 +57,17 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX requests_key_name ON requests (key_name);
     CREATE INDEX requests_logical_model ON requests (logical_model);
     CREATE INDEX requests_provider ON requests (provider);
-"];
+",
+    "
+    ALTER TABLE requests ADD COLUMN cheapest_allowed_cost_usd TEXT;
+    ALTER TABLE requests ADD COLUMN cheapest_allowed_offer TEXT;
+    ALTER TABLE requests ADD COLUMN cheapest_any_cost_usd TEXT;
+    ALTER TABLE requests ADD COLUMN cheapest_any_offer TEXT;
+    ALTER TABLE requests ADD COLUMN counted_input_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN counted_output_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN output_verifiable INTEGER;
+",
+];
 
 // OR IGNORE: a duplicate request id must not wedge the writer on a batch that can
 // never commit; the first record stored wins.
@@ -63,9 +76,10 @@ const INSERT: &str = "INSERT OR IGNORE INTO requests (
     upstream_model, region, jurisdiction, processing_scope, stream, input_tokens,
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source,
     cost_usd, price_id, pricing, latency_ms, ttfb_ms, status, outcome, error_code, attempts,
-    policy
+    policy, cheapest_allowed_cost_usd, cheapest_allowed_offer, cheapest_any_cost_usd,
+    cheapest_any_offer, counted_input_tokens, counted_output_tokens, output_verifiable
 ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
 
 const SELECT_ONE: &str = "SELECT * FROM requests WHERE request_id = ?1";
 
@@ -197,6 +211,13 @@ fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Resul
                 r.error_code,
                 r.attempts,
                 r.policy.to_string(),
+                r.audit.cheapest_allowed_cost_usd.map(|c| c.to_string()),
+                r.audit.cheapest_allowed_offer,
+                r.audit.cheapest_any_cost_usd.map(|c| c.to_string()),
+                r.audit.cheapest_any_offer,
+                r.audit.counted_input_tokens.map(sql_int),
+                r.audit.counted_output_tokens.map(sql_int),
+                r.audit.output_verifiable,
             ])?;
             if inserted == 0 {
                 tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
@@ -212,7 +233,7 @@ fn sql_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn sql_err(op: &'static str) -> impl Fn(rusqlite::Error) -> LedgerError {
+pub(super) fn sql_err(op: &'static str) -> impl Fn(rusqlite::Error) -> LedgerError {
     move |e| LedgerError::Sqlite {
         op,
         source: Arc::new(e),
@@ -256,7 +277,22 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<UsageRecord, LedgerError> {
         error_code: get(row, "error_code")?,
         attempts: uint(row, "attempts")?,
         policy: serde_json::from_str(&policy).map_err(|_| invalid("policy", policy))?,
+        audit: PriceAudit {
+            cheapest_allowed_cost_usd: opt_decimal(row, "cheapest_allowed_cost_usd")?,
+            cheapest_allowed_offer: get(row, "cheapest_allowed_offer")?,
+            cheapest_any_cost_usd: opt_decimal(row, "cheapest_any_cost_usd")?,
+            cheapest_any_offer: get(row, "cheapest_any_offer")?,
+            counted_input_tokens: opt_uint(row, "counted_input_tokens")?,
+            counted_output_tokens: opt_uint(row, "counted_output_tokens")?,
+            output_verifiable: get(row, "output_verifiable")?,
+        },
     })
+}
+
+fn opt_decimal(row: &Row<'_>, column: &'static str) -> Result<Option<Decimal>, LedgerError> {
+    let v: Option<String> = get(row, column)?;
+    v.map(|c| Decimal::from_str(&c).map_err(|_| invalid(column, c)))
+        .transpose()
 }
 
 fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, column: &str) -> Result<T, LedgerError> {

@@ -39,6 +39,15 @@ fn full(id: &str) -> UsageRecord {
         error_code: None,
         attempts: 2,
         policy: json!({"allowed": ["azure-eu"], "excluded": [{"offer": "openai-us", "why": "jurisdiction"}]}),
+        audit: crate::ledger::PriceAudit {
+            cheapest_allowed_cost_usd: Some(rust_decimal::Decimal::new(12, 5)),
+            cheapest_allowed_offer: Some("azure-ai-foundry/DeepSeek-R1".into()),
+            cheapest_any_cost_usd: Some(rust_decimal::Decimal::ZERO),
+            cheapest_any_offer: Some("github-models/deepseek/DeepSeek-R1/free".into()),
+            counted_input_tokens: Some(11),
+            counted_output_tokens: Some(40),
+            output_verifiable: Some(true),
+        },
     }
 }
 
@@ -71,6 +80,7 @@ fn bare(id: &str) -> UsageRecord {
         error_code: Some("invalid_request".to_owned()),
         attempts: 0,
         policy: serde_json::Value::Null,
+        audit: crate::ledger::PriceAudit::default(),
     }
 }
 

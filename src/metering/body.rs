@@ -21,6 +21,7 @@ use http_body::{Body, Frame};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::audit::VisibleOutput;
 use super::estimate::OutputTokenCounter;
 use super::finalize::{self, Ending, Meter, RequestFacts};
 use super::Usage;
@@ -106,11 +107,11 @@ impl MeteredBody {
         };
         for choice in view.choices.iter().flatten() {
             if let Some(delta) = &choice.delta {
-                for text in [&delta.content, &delta.reasoning_content]
-                    .into_iter()
-                    .flatten()
-                {
+                if let Some(text) = &delta.content {
                     self.output.push(text);
+                }
+                if let Some(text) = &delta.reasoning_content {
+                    self.output.push_reasoning(text);
                 }
             }
         }
@@ -158,7 +159,10 @@ impl MeteredBody {
                 .upstream_ended
                 .map(|end| end.saturating_duration_since(setup.upstream_started)),
         };
-        setup.meter.finish(&setup.facts, &priced, &ending);
+        let visible = VisibleOutput::take(&mut self.output);
+        setup
+            .meter
+            .finish_with(&setup.facts, &priced, &ending, Some(visible));
     }
 
     /// A final SSE error event for a stream that broke after headers were sent.

@@ -137,6 +137,9 @@ pub struct OutputTokenCounter {
     buffer: String,
     counted: u64,
     saw_text: bool,
+    /// Whether reasoning was part of the visible text (DeepSeek's `reasoning_content`, R1's
+    /// `<think>` on Azure); when it was not, reported reasoning cannot be verified.
+    saw_reasoning: bool,
 }
 
 impl OutputTokenCounter {
@@ -147,6 +150,7 @@ impl OutputTokenCounter {
             buffer: String::new(),
             counted: 0,
             saw_text: false,
+            saw_reasoning: false,
         }
     }
 
@@ -156,6 +160,10 @@ impl OutputTokenCounter {
             return;
         }
         self.saw_text = true;
+        // R1 on Azure streams its reasoning inside `content`, opened by `<think>`.
+        if !self.saw_reasoning && delta.contains("<think>") {
+            self.saw_reasoning = true;
+        }
         self.buffer.push_str(delta);
         if self.buffer.len() <= SOFT_LIMIT {
             return;
@@ -168,6 +176,19 @@ impl OutputTokenCounter {
             None if self.buffer.len() > HARD_LIMIT => self.flush(),
             None => {}
         }
+    }
+
+    /// Adds one delta of visible reasoning text (`reasoning_content`).
+    pub fn push_reasoning(&mut self, delta: &str) {
+        if !delta.is_empty() {
+            self.saw_reasoning = true;
+        }
+        self.push(delta);
+    }
+
+    /// Whether any reasoning text was visible.
+    pub fn saw_reasoning(&self) -> bool {
+        self.saw_reasoning
     }
 
     /// Tokens pushed so far; flushes the buffer, so later pushes start a new pre-token.

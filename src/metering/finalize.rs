@@ -139,6 +139,8 @@ pub struct Meter {
     pub router: Arc<Router>,
     /// Charged with each request's real cost and tokens.
     pub limits: Arc<Limits>,
+    /// Cheapest alternatives and token verification for every record.
+    pub audit: Arc<super::audit::Auditor>,
 }
 
 impl Meter {
@@ -174,9 +176,20 @@ impl Meter {
 
     /// Record a finished request: exactly one ledger record, metrics and log line.
     pub fn finish(&self, facts: &RequestFacts, priced: &Priced, ending: &Ending) -> UsageRecord {
+        self.finish_with(facts, priced, ending, None)
+    }
+
+    /// [`Meter::finish`] with the visible output tollgate counted itself, when it saw any.
+    pub fn finish_with(
+        &self,
+        facts: &RequestFacts,
+        priced: &Priced,
+        ending: &Ending,
+        visible: Option<super::audit::VisibleOutput>,
+    ) -> UsageRecord {
         let latency = facts.started.elapsed();
         let served = facts.served.as_ref();
-        let record = UsageRecord {
+        let mut record = UsageRecord {
             request_id: facts.request_id.clone(),
             created_at: facts.created_at,
             key_name: facts.key_name.clone(),
@@ -204,7 +217,10 @@ impl Meter {
             error_code: ending.error_code.map(str::to_owned),
             attempts: facts.attempts,
             policy: facts.policy.clone(),
+            audit: Default::default(),
         };
+        self.audit
+            .annotate(&self.prices, facts, &mut record, visible);
         metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time);
         if let (Outcome::Completed, Some((model, offer)), Some(output)) =
             (ending.outcome, facts.slot, record.output_tokens)

@@ -5,6 +5,7 @@
 //! Provider-specific usage field names are translated by the adapters
 //! (`providers::*::usage_from_wire`); pricing arithmetic lives in `pricing`.
 
+pub mod audit;
 pub mod body;
 pub mod estimate;
 pub mod finalize;

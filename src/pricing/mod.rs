@@ -8,6 +8,13 @@
 //! unpriced, never as $0), or write records. Money is `rust_decimal::Decimal`, never `f64`.
 
 mod catalog;
+pub mod commands;
+pub mod compare;
+pub mod import;
+pub mod query;
+pub mod reprice;
+pub mod savings;
+pub mod stale;
 #[cfg(test)]
 mod tests;
 mod window;

@@ -18,6 +18,7 @@ use crate::api::openai::ChatRequest;
 use crate::auth;
 use crate::config::ModelSettings;
 use crate::ledger::{Outcome, UsageSource};
+use crate::metering::audit::VisibleOutput;
 use crate::metering::body::{MeteredBody, StreamSetup};
 use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
 use crate::metering::finalize::{self, Ending, Meter, Priced, RequestFacts};
@@ -268,8 +269,9 @@ pub(super) async fn call(
         .get("usage")
         .map(|u| adapter.usage_from_wire(u))
         .unwrap_or_default();
-    let mut counter = (!reported.is_complete()).then(|| visible_output(facts, &answer));
-    let (usage, source) = Meter::settle(facts, reported, counter.as_mut());
+    // Counted even when reported: tollgate records its own count beside the provider's.
+    let mut counter = visible_output(facts, &answer);
+    let (usage, source) = Meter::settle(facts, reported, Some(&mut counter));
     let priced = finalize::price(&app.meter.prices, facts, usage, source);
     answer.insert("tollgate".into(), finalize::summary(facts, &priced));
     let ending = Ending {
@@ -279,7 +281,9 @@ pub(super) async fn call(
         ttfb: Some(ttfb),
         upstream_time: Some(upstream_time),
     };
-    app.meter.finish(facts, &priced, &ending);
+    let visible = VisibleOutput::take(&mut counter);
+    app.meter
+        .finish_with(facts, &priced, &ending, Some(visible));
     let mut resp = (StatusCode::OK, axum::Json(Value::Object(answer))).into_response();
     let h = resp.headers_mut();
     super::residency_headers(h, facts);
@@ -287,7 +291,7 @@ pub(super) async fn call(
     Ok(resp)
 }
 
-/// Count the answer's text when the provider did not report usage.
+/// Count the answer's visible text (the estimate when usage is missing, the check when not).
 fn visible_output(
     facts: &RequestFacts,
     answer: &serde_json::Map<String, Value>,
@@ -299,13 +303,12 @@ fn visible_output(
     let mut counter = OutputTokenCounter::new(kind);
     let choices = answer.get("choices").and_then(Value::as_array);
     for choice in choices.into_iter().flatten() {
-        for field in ["content", "reasoning_content"] {
-            if let Some(text) = choice
-                .pointer(&format!("/message/{field}"))
-                .and_then(Value::as_str)
-            {
-                counter.push(text);
-            }
+        let text = |field: &str| choice.get("message")?.get(field)?.as_str();
+        if let Some(t) = text("content") {
+            counter.push(t);
+        }
+        if let Some(t) = text("reasoning_content") {
+            counter.push_reasoning(t);
         }
     }
     counter

@@ -9,6 +9,8 @@ mod attempts;
 mod chat;
 mod dashboard;
 mod info;
+mod prices;
+mod savings;
 mod usage;
 
 use std::future::Future;
@@ -90,6 +92,7 @@ pub fn app_router(state: Shared) -> Router {
         )
         .route("/v1/models", get(info::models))
         .route("/v1/tollgate/requests/{id}", get(info::request_record))
+        .route("/v1/tollgate/prices", get(prices::prices))
         .fallback(info::not_found)
         .with_state(state)
 }
@@ -102,6 +105,7 @@ pub fn admin_router(state: Shared) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/admin/usage", get(usage::usage))
         .route("/admin/requests", get(usage::requests))
+        .route("/admin/savings", get(savings::savings))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin_key,

@@ -2,6 +2,7 @@
 //! and completion text never reach a log at any level.
 
 pub mod metrics;
+pub mod price_metrics;
 
 use tracing_subscriber::EnvFilter;
 

@@ -129,7 +129,7 @@ async fn columns_hold_exact_text_and_the_schema_is_versioned_and_indexed() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -181,7 +181,7 @@ async fn a_file_from_a_newer_schema_is_refused() {
         opened,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 1,
+            supported: 2,
             ..
         })
     ));
@@ -197,4 +197,28 @@ async fn open_creates_missing_parent_directories() {
     ledger.record(bare("a"));
     writer.shutdown().await.unwrap();
     assert_eq!(count(&path), 1);
+}
+
+#[tokio::test]
+async fn a_version_1_file_gains_the_audit_columns_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(super::super::sqlite::MIGRATIONS[0])
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO requests (request_id, created_at, created_at_ms, key_name, route, stream, usage_source, pricing, latency_ms, status, outcome, attempts, policy)
+             VALUES ('old', '2025-03-01T12:00:00.000Z', 1740830400000, 'k', 'chat_completions', 0, 'none', 'not_applicable', 1, 400, 'rejected', 0, 'null')",
+            [],
+        )
+        .unwrap();
+    }
+    let (ledger, writer) = Ledger::open_sqlite(&path, LedgerOptions::default())
+        .await
+        .unwrap();
+    let old = ledger.find("old").await.unwrap().unwrap();
+    assert_eq!(old.audit, crate::ledger::PriceAudit::default());
+    writer.shutdown().await.unwrap();
 }

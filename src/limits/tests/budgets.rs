@@ -139,6 +139,7 @@ fn record(id: &str, key: &str, at: &str, cost: Option<Decimal>) -> UsageRecord {
         error_code: None,
         attempts: 1,
         policy: serde_json::json!({}),
+        audit: Default::default(),
     }
 }
 

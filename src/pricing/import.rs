@@ -1,0 +1,233 @@
+//! Importing public price catalogs into tollgate's own: LiteLLM's
+//! `model_prices_and_context_window.json` (USD per token) and pydantic's genai-prices
+//! JSON (`prices/data.json`: providers with models with USD per 1M tokens).
+//!
+//! Owns reading those formats into [`ImportRow`]s, exactly: every JSON number is taken
+//! from its decimal text (never through an `f64` calculation) and per-token prices are
+//! scaled to per-1M with `Decimal`. Writing the rows into a catalog file is `merge`.
+//! Entries without a plain input and output price (tiered, conditional, image-only) are
+//! skipped and listed, never guessed.
+
+mod merge;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+pub use merge::{merge, MergeOptions, MergeSummary};
+
+/// A catalog format tollgate can import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// LiteLLM's `model_prices_and_context_window.json`.
+    Litellm,
+    /// pydantic genai-prices' `data.json` (a list of providers), or one provider object.
+    GenaiPrices,
+}
+
+impl Format {
+    /// `litellm` or `genai-prices`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "litellm" => Some(Self::Litellm),
+            "genai-prices" => Some(Self::GenaiPrices),
+            _ => None,
+        }
+    }
+
+    /// Tag used in row ids.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Litellm => "litellm",
+            Self::GenaiPrices => "genai-prices",
+        }
+    }
+}
+
+/// One imported price, per 1M tokens, before it gets dates and an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// tollgate offer key, `<provider>/<model>`.
+    pub offer: String,
+    /// The entry's key in the source file (its provenance).
+    pub source_key: String,
+    /// USD per 1M uncached input tokens.
+    pub input_per_mtok: Decimal,
+    /// USD per 1M cache-read tokens, when the source gives one.
+    pub cached_input_per_mtok: Option<Decimal>,
+    /// USD per 1M cache-write tokens, when the source gives one.
+    pub cache_write_per_mtok: Option<Decimal>,
+    /// USD per 1M output tokens.
+    pub output_per_mtok: Decimal,
+}
+
+/// What a source file yielded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// Rows read, in file order.
+    pub rows: Vec<ImportRow>,
+    /// Entries left out, each with why.
+    pub skipped: Vec<String>,
+}
+
+/// Why a source file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Not JSON.
+    #[error("not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON of the wrong shape.
+    #[error("unexpected shape: {0}")]
+    Shape(&'static str),
+}
+
+/// Read a source file of `format`.
+pub fn parse(format: Format, text: &str) -> Result<Parsed, ImportError> {
+    let value: Value = serde_json::from_str(text)?;
+    match format {
+        Format::Litellm => litellm(&value),
+        Format::GenaiPrices => genai_prices(&value),
+    }
+}
+
+/// A JSON number's exact decimal value, from its text (`3e-06` included).
+pub fn decimal(value: &Value) -> Option<Decimal> {
+    let Value::Number(n) = value else {
+        return None;
+    };
+    let text = n.to_string();
+    let d = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(&text).ok()?
+    } else {
+        Decimal::from_str(&text).ok()?
+    };
+    (!d.is_sign_negative() || d.is_zero()).then(|| d.normalize())
+}
+
+fn per_mtok(per_token: Decimal) -> Option<Decimal> {
+    per_token
+        .checked_mul(Decimal::from(1_000_000_u32))
+        .map(|d| d.normalize())
+}
+
+/// Offer keys must be one word; LiteLLM keys sometimes already carry the provider prefix.
+fn offer_key(provider: &str, model: &str) -> Option<String> {
+    let key = if model.starts_with(&format!("{provider}/")) {
+        model.to_owned()
+    } else {
+        format!("{provider}/{model}")
+    };
+    (!key.contains(char::is_whitespace) && !provider.is_empty()).then_some(key)
+}
+
+fn litellm(value: &Value) -> Result<Parsed, ImportError> {
+    let Value::Object(entries) = value else {
+        return Err(ImportError::Shape(
+            "expected an object of model name -> { input_cost_per_token, ... }",
+        ));
+    };
+    let mut out = Parsed::default();
+    for (key, entry) in entries {
+        // LiteLLM's file documents its fields in a first entry that is no model.
+        if key == "sample_spec" {
+            continue;
+        }
+        match litellm_row(key, entry) {
+            Ok(row) => out.rows.push(row),
+            Err(why) => out.skipped.push(format!("{key}: {why}")),
+        }
+    }
+    Ok(out)
+}
+
+fn litellm_row(key: &str, entry: &Value) -> Result<ImportRow, &'static str> {
+    let field = |name: &str| entry.get(name);
+    let price = |name: &str| field(name).and_then(decimal).and_then(per_mtok);
+    let provider = field("litellm_provider")
+        .and_then(Value::as_str)
+        .ok_or("no litellm_provider")?;
+    let input = price("input_cost_per_token").ok_or("no input_cost_per_token number")?;
+    let output = price("output_cost_per_token").ok_or("no output_cost_per_token number")?;
+    Ok(ImportRow {
+        offer: offer_key(provider, key).ok_or("model name contains whitespace")?,
+        source_key: key.to_owned(),
+        input_per_mtok: input,
+        // DeepSeek's entries name their cache-hit price differently.
+        cached_input_per_mtok: price("cache_read_input_token_cost")
+            .or_else(|| price("input_cost_per_token_cache_hit")),
+        cache_write_per_mtok: price("cache_creation_input_token_cost"),
+        output_per_mtok: output,
+    })
+}
+
+fn genai_prices(value: &Value) -> Result<Parsed, ImportError> {
+    let providers: Vec<&Value> = match value {
+        Value::Array(list) => list.iter().collect(),
+        Value::Object(_) => vec![value],
+        _ => {
+            return Err(ImportError::Shape(
+                "expected a list of providers or one provider",
+            ))
+        }
+    };
+    let mut out = Parsed::default();
+    for provider in providers {
+        let Some(pid) = provider.get("id").and_then(Value::as_str) else {
+            out.skipped.push("a provider without an id".into());
+            continue;
+        };
+        let models = provider.get("models").and_then(Value::as_array);
+        for model in models.into_iter().flatten() {
+            let Some(mid) = model.get("id").and_then(Value::as_str) else {
+                out.skipped.push(format!("{pid}: a model without an id"));
+                continue;
+            };
+            let source_key = format!("{pid}/{mid}");
+            match model.get("prices").map(genai_row) {
+                Some(Ok((input, cached, write, output))) => match offer_key(pid, mid) {
+                    Some(offer) => out.rows.push(ImportRow {
+                        offer,
+                        source_key,
+                        input_per_mtok: input,
+                        cached_input_per_mtok: cached,
+                        cache_write_per_mtok: write,
+                        output_per_mtok: output,
+                    }),
+                    None => out
+                        .skipped
+                        .push(format!("{source_key}: id contains whitespace")),
+                },
+                Some(Err(why)) => out.skipped.push(format!("{source_key}: {why}")),
+                None => out.skipped.push(format!("{source_key}: no prices")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+type Prices = (Decimal, Option<Decimal>, Option<Decimal>, Decimal);
+
+fn genai_row(prices: &Value) -> Result<Prices, &'static str> {
+    let Value::Object(p) = prices else {
+        return Err("conditional prices (a list by date or constraint); add them by hand");
+    };
+    let get = |p: &Map<String, Value>, name: &str| -> Result<Option<Decimal>, &'static str> {
+        match p.get(name) {
+            None => Ok(None),
+            Some(v) => decimal(v)
+                .map(Some)
+                .ok_or("tiered or non-numeric price; add it by hand"),
+        }
+    };
+    let input = get(p, "input_mtok")?.ok_or("no input_mtok")?;
+    let output = get(p, "output_mtok")?.ok_or("no output_mtok")?;
+    Ok((
+        input,
+        get(p, "cache_read_mtok")?,
+        get(p, "cache_write_mtok")?,
+        output,
+    ))
+}

@@ -1,0 +1,84 @@
+//! `GET /admin/savings?from=&to=` on the operators' listener: per comparison group and
+//! model, spend, potential saving within policy and residency premium, and per provider
+//! the drift between reported and counted tokens, over `[from, to)` (RFC 3339 instants
+//! or dates; default: everything). The admin-key guard wraps the admin router.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::AppState;
+use crate::api::error::{ErrorCode, GatewayError};
+use crate::ledger::scan::{self, Filter};
+use crate::pricing::commands::parse_instant;
+use crate::pricing::savings;
+
+/// `GET /admin/savings`.
+pub async fn savings(
+    State(app): State<Arc<AppState>>,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let filter = match filter(&params) {
+        Ok(f) => f,
+        Err(e) => return e.into_response_with_id("-"),
+    };
+    // Records written so far must be visible to the report.
+    let _ = app.ledger.flush().await;
+    let path = app.settings.ledger_path.clone();
+    let scan_filter = filter.clone();
+    let records = tokio::task::spawn_blocking(move || scan::records(&path, &scan_filter)).await;
+    match records {
+        Ok(Ok(records)) => {
+            let mut body = savings::report(&records, &app.settings.comparison_groups);
+            body["from"] = filter.from.map(|t| t.to_rfc3339()).into();
+            body["to"] = filter.to.map(|t| t.to_rfc3339()).into();
+            Json(body).into_response()
+        }
+        Ok(Err(e)) => internal(&e.to_string()),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+fn internal(error: &str) -> Response {
+    tracing::error!(error, "savings report failed");
+    GatewayError::new(
+        ErrorCode::Internal,
+        "the ledger could not be read; retry shortly",
+    )
+    .into_response_with_id("-")
+}
+
+fn filter(params: &BTreeMap<String, String>) -> Result<Filter, GatewayError> {
+    if let Some(k) = params
+        .keys()
+        .find(|k| !["from", "to"].contains(&k.as_str()))
+    {
+        return Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!("unknown parameter {k:?}; expected from, to"),
+        ));
+    }
+    let time = |name: &'static str| {
+        params
+            .get(name)
+            .map(|v| {
+                parse_instant(v).ok_or_else(|| {
+                    GatewayError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("{name}={v:?} is not a date or RFC 3339 instant; expected e.g. 2025-03-01 or 2025-03-01T00:00:00Z"),
+                    )
+                    .with_param(name)
+                })
+            })
+            .transpose()
+    };
+    Ok(Filter {
+        from: time("from")?,
+        to: time("to")?,
+        key_name: None,
+        logical_model: None,
+    })
+}

@@ -1,0 +1,35 @@
+//! Metrics of the price audit: drift between provider-reported and tollgate-counted
+//! tokens per provider, and stale catalog rows. Names are consts here, described once;
+//! labels are configured provider ids only.
+
+use metrics::{describe_gauge, gauge};
+
+/// Provider-reported over tollgate-counted tokens (verifiable part), per provider.
+pub const USAGE_DRIFT_RATIO: &str = "tollgate_usage_drift_ratio";
+/// Catalog rows in force whose `as_of` is older than `[pricing] max_age`.
+pub const PRICE_ROWS_STALE: &str = "tollgate_price_rows_stale";
+
+/// Describe the series; call once after the recorder is installed.
+pub fn describe() {
+    describe_gauge!(
+        USAGE_DRIFT_RATIO,
+        "Provider-reported tokens over tollgate's own count since start-up (1.0 = agree), by provider; hidden reasoning excluded"
+    );
+    describe_gauge!(
+        PRICE_ROWS_STALE,
+        "Price rows in force whose as_of is older than pricing.max_age"
+    );
+}
+
+/// Set the drift gauge of `provider` from cumulative totals.
+pub fn set_drift_ratio(provider: &str, reported: u64, counted: u64) {
+    if counted > 0 {
+        gauge!(USAGE_DRIFT_RATIO, "provider" => provider.to_owned())
+            .set(reported as f64 / counted as f64);
+    }
+}
+
+/// Set the stale-rows gauge.
+pub fn set_stale_rows(count: usize) {
+    gauge!(PRICE_ROWS_STALE).set(count as f64);
+}

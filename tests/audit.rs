@@ -1,0 +1,355 @@
+//! The price audit end to end: token drift against a fake upstream that over-reports,
+//! the savings report, what-if repricing of a real ledger, and importing public catalogs
+//! (LiteLLM, genai-prices) then pricing a request from each.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "the request helpers below are test code; a failure should fail the test"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use common::*;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use tollgate::metering::estimate::{count_chat_prompt, count_text, TokenizerKind};
+
+fn answer_with_usage(content: &str, prompt: u64, completion: u64) -> String {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    })
+    .to_string()
+}
+
+async fn admin_get(gw: &Gateway, path: &str) -> String {
+    Gateway::client()
+        .get(format!("{}{path}", gw.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_provider_over_reporting_by_20_percent_shows_in_the_metric_and_the_report() {
+    let body = chat_body("m");
+    let kind = TokenizerKind::for_model("gpt-4o");
+    let counted_in = count_chat_prompt(kind, &body["messages"]);
+    // Pad the answer until the counted total divides by 5, so 1.2x is a whole number.
+    let mut content = "The answer is forty-two.".to_owned();
+    while (counted_in + count_text(kind, &content)) % 5 != 0 {
+        content.push_str(" ok");
+    }
+    let counted_out = count_text(kind, &content);
+    let reported_total = (counted_in + counted_out) * 6 / 5;
+    let reported_in = counted_in * 6 / 5;
+    let reported_out = reported_total - reported_in;
+    let fake = FakeUpstream::start(Reply::json(answer_with_usage(
+        &content,
+        reported_in,
+        reported_out,
+    )))
+    .await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/o1"),
+    )
+    .replace("\"p1\"", "\"drifty\"");
+    let mut gw = start_gateway(&config).await;
+    assert_eq!(gw.chat(body).await.status(), 200);
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["counted_input_tokens"], counted_in);
+    assert_eq!(rows[0]["counted_output_tokens"], counted_out);
+    assert_eq!(rows[0]["input_tokens"], reported_in);
+    assert_eq!(rows[0]["output_verifiable"], 1);
+
+    let metrics = admin_get(&gw, "/metrics").await;
+    assert!(
+        metrics.contains("tollgate_usage_drift_ratio{provider=\"drifty\"} 1.2"),
+        "{metrics}"
+    );
+    let report: Value = serde_json::from_str(&admin_get(&gw, "/admin/savings").await).unwrap();
+    let drift = &report["drift"][0];
+    assert_eq!(drift["provider"], "drifty");
+    assert_eq!(drift["drift_ratio"], "1.2");
+    assert_eq!(drift["reported_tokens"], reported_total);
+    gw.stop().await;
+}
+
+const EU_KEY: &str = "tg-eu-only";
+
+fn demo_with_eu_key() -> String {
+    format!(
+        "{}\n[[keys]]\nname = \"eu\"\nhash = \"{}\"\nresidency = {{ allow_jurisdictions = [\"EU\"] }}\n[mock]\nlatency = \"1ms\"\nchunk_interval = \"1ms\"\n",
+        demo_config().replace("[mock]\nlatency = \"250ms\"\nchunk_interval = \"15ms\"\n", ""),
+        tollgate::auth::hash_key(EU_KEY)
+    )
+}
+
+fn dec(v: &Value) -> Decimal {
+    Decimal::from_str(v.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-08-01T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let mut gw = start_gateway_at(&demo_with_eu_key(), Some(at)).await;
+    for key in [KEY, EU_KEY] {
+        let resp = Gateway::client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(key)
+            .json(&chat_body("deepseek-r1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let rows = gw.ledger_rows().await;
+    let (demo, eu) = (&rows[0], &rows[1]);
+    // Both were served by Azure (priority order). The demo key could have used GitHub's free
+    // tier; the EU key could not, so its whole cost is residency premium.
+    for r in [demo, eu] {
+        assert_eq!(r["provider"], "azure-swedencentral");
+        assert_eq!(r["cheapest_any_cost_usd"], "0");
+        assert_eq!(
+            r["cheapest_any_offer"],
+            "github-models/deepseek/DeepSeek-R1/free"
+        );
+    }
+    assert_eq!(demo["cheapest_allowed_cost_usd"], "0");
+    assert_eq!(eu["cheapest_allowed_cost_usd"], eu["cost_usd"]);
+    assert_eq!(eu["cheapest_allowed_offer"], "azure-ai-foundry/DeepSeek-R1");
+
+    let report: Value =
+        serde_json::from_str(&admin_get(&gw, "/admin/savings?from=2026-08-01&to=2026-08-02").await)
+            .unwrap();
+    let row = &report["models"][0];
+    assert_eq!(
+        (&row["group"], &row["model"]),
+        (&"reasoning".into(), &"deepseek-r1".into())
+    );
+    let (spend_demo, spend_eu) = (dec(&demo["cost_usd"]), dec(&eu["cost_usd"]));
+    assert_eq!(dec(&row["spend_usd"]), spend_demo + spend_eu);
+    assert_eq!(dec(&row["potential_saving_usd"]), spend_demo);
+    assert_eq!(dec(&row["residency_premium_usd"]), spend_eu);
+    let empty: Value =
+        serde_json::from_str(&admin_get(&gw, "/admin/savings?from=2026-09-01").await).unwrap();
+    assert_eq!(empty["models"], json!([]));
+
+    // What-if: the same traffic on the offer that served it reproduces the recorded cost
+    // exactly; on o1 it is the sum of per-record repricing.
+    let ledger = gw.ledger_path.clone();
+    let prices = tollgate::pricing::PriceBook::load(&gw.dir.path().join("prices.toml")).unwrap();
+    let opts = |target: &str| tollgate::pricing::commands::RepriceOptions {
+        ledger: ledger.clone(),
+        filter: tollgate::ledger::scan::Filter::default(),
+        target: target.into(),
+    };
+    let same =
+        tollgate::pricing::commands::reprice(&prices, None, &opts("azure-ai-foundry/DeepSeek-R1"))
+            .unwrap();
+    let total = same.lines().find(|l| l.starts_with("total")).unwrap();
+    let cells: Vec<&str> = total.split_whitespace().collect();
+    assert_eq!(
+        cells[2],
+        (spend_demo + spend_eu).normalize().to_string(),
+        "{same}"
+    );
+    assert_eq!(cells[3], cells[2]);
+    assert_eq!(cells[4], "0");
+
+    let records = tollgate::ledger::scan::records(&ledger, &Default::default()).unwrap();
+    let target = tollgate::pricing::reprice::Target::Offer("openai/o1".into());
+    let per_record: Decimal = records
+        .iter()
+        .map(|r| tollgate::pricing::reprice::reprice_record(&prices, &target, r).unwrap())
+        .sum();
+    let lines = tollgate::pricing::reprice::reprice(&prices, &target, &records);
+    let summed: Decimal = lines.values().map(|l| l.repriced).sum();
+    assert_eq!(summed, per_record);
+    assert!(per_record > spend_demo + spend_eu);
+
+    // The built binary, by model name, says where the comparison is approximate.
+    let config_path = gw.dir.path().join("tollgate.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["reprice", "--config", config_path.to_str().unwrap()])
+        .args([
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--from",
+            "2026-08-01",
+            "--to",
+            "2026-08-02",
+            "--as",
+            "o1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("deepseek-r1") && text.contains("2026-08-01"),
+        "{text}"
+    );
+    assert!(text.contains(&per_record.normalize().to_string()), "{text}");
+    assert!(text.contains("tokenizer"), "{text}");
+    gw.stop().await;
+}
+
+fn import(format: &str, fixture: &str, into: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["prices", "import", "--format", format])
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/catalogs")
+                .join(fixture),
+        )
+        .args([
+            "--into",
+            into.to_str().unwrap(),
+            "--as-of",
+            "2026-11-01",
+            "--effective-from",
+            "2025-01-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn cost_with(catalog: &Path, offer: &str) -> (String, Vec<Value>) {
+    let fake = FakeUpstream::start(Reply::json(answer_with_usage("Hi", 100, 200))).await;
+    let config = format!(
+        "{}\n[pricing]\ncatalog = {:?}\n",
+        one_offer_config(
+            "openai_compatible",
+            &fake.base_url,
+            "",
+            "US",
+            "m",
+            "deepseek-r1",
+            Some(offer)
+        ),
+        catalog.display().to_string()
+    );
+    let mut gw = start_gateway(&config).await;
+    let resp = gw.chat(chat_body("m")).await;
+    let cost = resp.headers()["x-tollgate-cost-usd"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let rows = gw.ledger_rows().await;
+    gw.stop().await;
+    (cost, rows)
+}
+
+#[tokio::test]
+async fn imported_litellm_and_genai_prices_rows_price_requests_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("prices.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/prices.toml"),
+        &catalog,
+    )
+    .unwrap();
+    let own = std::fs::read_to_string(&catalog).unwrap();
+
+    let summary = import("litellm", "model_prices_and_context_window.json", &catalog);
+    // o1 and deepseek-reasoner are already in tollgate's catalog: its own rows win.
+    assert!(
+        summary.contains("1 rows added") && summary.contains("2 kept"),
+        "{summary}"
+    );
+    let summary = import("genai-prices", "genai-prices-data.json", &catalog);
+    assert!(
+        summary.contains("1 rows added") && summary.contains("1 entries skipped"),
+        "{summary}"
+    );
+    let merged = std::fs::read_to_string(&catalog).unwrap();
+    assert!(
+        merged.starts_with(&own),
+        "own rows and comments are kept as they were"
+    );
+    assert!(merged.contains("source = \"model_prices_and_context_window.json together_ai/deepseek-ai/DeepSeek-R1 (litellm)\""));
+    assert!(merged.contains("as_of = \"2026-11-01\""));
+
+    // LiteLLM 3e-06 and 7e-06 per token: 100·3 + 200·7 = 1700 per 1M.
+    let (cost, rows) = cost_with(&catalog, "together_ai/deepseek-ai/DeepSeek-R1").await;
+    assert_eq!(cost, "0.0017");
+    assert_eq!(
+        rows[0]["price_id"],
+        "together_ai/deepseek-ai/DeepSeek-R1/2025-01-01-litellm"
+    );
+    // genai-prices 3 and 8 per 1M: 100·3 + 200·8 = 1900.
+    let (cost, _) = cost_with(&catalog, "fireworks/deepseek-r1").await;
+    assert_eq!(cost, "0.0019");
+}
+
+#[tokio::test]
+async fn hidden_reasoning_is_unverifiable_and_streams_are_counted_too() {
+    // o1 bills 2241 reasoning tokens it never shows: only output minus reasoning is checkable.
+    let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "o1",
+        Some("openai/o1"),
+    );
+    let mut gw = start_gateway(&config).await;
+    assert_eq!(gw.chat(chat_body("m")).await.status(), 200);
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["output_verifiable"], 0);
+    assert_eq!(rows[0]["reasoning_tokens"], 2241);
+    let visible = count_text(TokenizerKind::O200kBase, "The answer is 42.");
+    assert_eq!(rows[0]["counted_output_tokens"], visible);
+    gw.stop().await;
+
+    let fake = FakeUpstream::start(Reply::sse_events(&fixture("openai/chat_stream.sse"))).await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/o1"),
+    );
+    let mut gw = start_gateway(&config).await;
+    let mut body = chat_body("m");
+    body["stream"] = true.into();
+    let _ = sse_data(gw.chat(body).await).await;
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["usage_source"], "reported");
+    assert_eq!(
+        rows[0]["counted_output_tokens"],
+        count_text(TokenizerKind::O200kBase, "Hi there")
+    );
+    assert_eq!(rows[0]["output_verifiable"], 1);
+    gw.stop().await;
+}
