@@ -8,16 +8,15 @@ or request anything from another origin. A screenshot is saved to target/dashboa
 """
 
 import os
-import socket
 import sqlite3
 import subprocess
-import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import start_tollgate
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,47 +27,16 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TRAFFIC = {"o1": 3, "deepseek-r1-azure": 4, "deepseek-flash": 2, "deepseek-r1-github": 1}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port: int, proc: subprocess.Popen) -> None:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("tollgate did not start: " + proc.stderr.read())
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    binary = os.environ.get("TOLLGATE_BIN", str(ROOT / "target/debug/tollgate"))
     ledger = tmp_path_factory.mktemp("ledger") / "dashboard.db"
-    port, admin_port = free_port(), free_port()
-    env = dict(os.environ)
-    env.update(
-        TOLLGATE__SERVER__LISTEN=f"127.0.0.1:{port}",
-        TOLLGATE__ADMIN__LISTEN=f"127.0.0.1:{admin_port}",
+    proc, base, admin = start_tollgate(
+        ledger,
         TOLLGATE__ADMIN__API_KEY="env:TG_DASHBOARD_ADMIN_KEY",
         TG_DASHBOARD_ADMIN_KEY=ADMIN_KEY,
-        TOLLGATE__LEDGER__PATH=str(ledger),
         TOLLGATE__MOCK__LATENCY="5ms",
         TOLLGATE__MOCK__CHUNK_INTERVAL="1ms",
     )
-    proc = subprocess.Popen(
-        [binary, "serve", "--config", str(ROOT / "config/demo.toml")],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(port, proc)
-    wait_for(admin_port, proc)
-    base = f"http://127.0.0.1:{port}"
     with httpx.Client(timeout=30) as c:
         for model, n in TRAFFIC.items():
             for i in range(n):
@@ -78,7 +46,7 @@ def gateway(tmp_path_factory):
                     json={"model": model, "messages": [{"role": "user", "content": f"Question {i}?"}]},
                 )
                 assert r.status_code == 200, r.text
-    yield {"admin": f"http://127.0.0.1:{admin_port}", "ledger": ledger}
+    yield {"admin": admin, "ledger": ledger}
     proc.terminate()
     try:
         proc.wait(timeout=10)

@@ -4,18 +4,15 @@ Run by .ci/run after `cargo build`: TOLLGATE_BIN names the binary. Every model o
 demo is served by the built-in mock upstream, so no provider key is needed.
 """
 
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from conftest import start_tollgate
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "tg-demo-key"
@@ -23,41 +20,10 @@ KEY = "tg-demo-key"
 O1_PRICE = {"input": Decimal("15"), "cached": Decimal("7.5"), "output": Decimal("60")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    binary = os.environ.get("TOLLGATE_BIN", str(ROOT / "target/debug/tollgate"))
     ledger = tmp_path_factory.mktemp("ledger") / "sdk.db"
-    port, admin_port = free_port(), free_port()
-    env = dict(os.environ)
-    env.update(
-        TOLLGATE__SERVER__LISTEN=f"127.0.0.1:{port}",
-        TOLLGATE__ADMIN__LISTEN=f"127.0.0.1:{admin_port}",
-        TOLLGATE__LEDGER__PATH=str(ledger),
-        TOLLGATE__MOCK__LATENCY="20ms",
-        TOLLGATE__MOCK__CHUNK_INTERVAL="2ms",
-    )
-    proc = subprocess.Popen(
-        [binary, "serve", "--config", str(ROOT / "config/demo.toml")],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("tollgate did not start: " + proc.stderr.read())
+    proc, base, _admin = start_tollgate(ledger, TOLLGATE__MOCK__LATENCY="20ms", TOLLGATE__MOCK__CHUNK_INTERVAL="2ms")
     state = {"base": base, "proc": proc, "ledger": ledger, "requests": 0}
     yield state
     if proc.poll() is None:
