@@ -1,6 +1,7 @@
 //! Importing public price catalogs into tollgate's own: LiteLLM's
 //! `model_prices_and_context_window.json` (USD per token) and pydantic's genai-prices
-//! JSON (`prices/data.json`: providers with models with USD per 1M tokens).
+//! (`prices/data.json`, a list of providers, or one provider's YAML file
+//! `prices/providers/<id>.yml`: models with USD per 1M tokens).
 //!
 //! Owns reading those formats into [`ImportRow`]s, exactly: every JSON number is taken
 //! from its decimal text (never through an `f64` calculation) and per-token prices are
@@ -24,7 +25,8 @@ pub use merge::{merge, MergeOptions, MergeSummary};
 pub enum Format {
     /// LiteLLM's `model_prices_and_context_window.json`.
     Litellm,
-    /// pydantic genai-prices' `data.json` (a list of providers), or one provider object.
+    /// pydantic genai-prices' `data.json` (a list of providers), or one provider object
+    /// (JSON, or the YAML of `prices/providers/<id>.yml`).
     GenaiPrices,
 }
 
@@ -86,7 +88,17 @@ pub enum ImportError {
 
 /// Read a source file of `format`.
 pub fn parse(format: Format, text: &str) -> Result<Parsed, ImportError> {
-    let value: Value = serde_json::from_str(text)?;
+    let value: Value = match (format, serde_json::from_str(text)) {
+        (_, Ok(v)) => v,
+        // genai-prices keeps its sources as YAML. YAML numbers arrive as f64; Rust
+        // prints an f64 as the shortest decimal that reads back to it, which is the
+        // literal as written for any price with fewer than 16 significant digits, so
+        // `decimal` below still sees the file's own digits.
+        (Format::GenaiPrices, Err(json_err)) => {
+            serde_yaml_ng::from_str(text).map_err(|_| json_err)?
+        }
+        (Format::Litellm, Err(e)) => return Err(e.into()),
+    };
     match format {
         Format::Litellm => litellm(&value),
         Format::GenaiPrices => genai_prices(&value),

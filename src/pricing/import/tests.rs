@@ -112,3 +112,25 @@ fn own_rows_win_unless_overwrite() {
     assert_eq!(book.lookup("b/y", at).unwrap().input_per_mtok, d("3"));
     assert!(text.contains("# second row"));
 }
+
+#[test]
+fn a_genai_prices_yaml_provider_file_imports_with_its_exact_digits() {
+    let text = include_str!("../../../tests/fixtures/catalogs/genai-prices-deepseek.yml");
+    let parsed = parse(Format::GenaiPrices, text).unwrap();
+    assert_eq!(parsed.rows.len(), 2);
+    let r1 = &parsed.rows[0];
+    assert_eq!(r1.offer, "deepseek/deepseek-reasoner");
+    assert_eq!(
+        (
+            r1.input_per_mtok,
+            r1.cached_input_per_mtok,
+            r1.output_per_mtok
+        ),
+        (d("0.55"), Some(d("0.14")), d("2.19"))
+    );
+    assert_eq!(parsed.rows[1].output_per_mtok, d("1.1"));
+    assert!(
+        parse(Format::Litellm, text).is_err(),
+        "LiteLLM files are JSON only"
+    );
+}
