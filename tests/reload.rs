@@ -122,10 +122,16 @@ async fn an_edited_config_file_is_picked_up_by_the_watcher() {
     assert!(list(&gw).await.contains(&"o1".to_owned()));
     // Make sure the new file gets a later modification time than the first write.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    gw.write_config(&demo.replace("name = \"deepseek-flash\"", "name = \"deepseek-flash-renamed\""));
+    gw.write_config(&demo.replace(
+        "name = \"deepseek-flash\"",
+        "name = \"deepseek-flash-renamed\"",
+    ));
     let mut renamed = false;
     for _ in 0..60 {
-        if list(&gw).await.contains(&"deepseek-flash-renamed".to_owned()) {
+        if list(&gw)
+            .await
+            .contains(&"deepseek-flash-renamed".to_owned())
+        {
             renamed = true;
             break;
         }
