@@ -6,6 +6,13 @@
 //! The shared tests need a Redis at `TOLLGATE_TEST_REDIS_URL` (`.ci/run` starts one)
 //! and are skipped, saying so, when it is unset. Each test uses its own key prefix.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::print_stderr,
+    reason = "test helpers: a failed step fails the test, and a skip is said on stderr"
+)]
+
 mod common;
 
 use std::time::Duration;
