@@ -261,3 +261,21 @@ fn lost(e: &RedisError) {
     crate::telemetry::metrics::record_limits_backend_error(false);
     tracing::error!(error = %e, "could not charge a request to the shared limits in Redis; its use went uncounted");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn pico_dollars_are_exact_to_twelve_decimals_and_round_finer_costs_up() {
+        assert_eq!(to_pico(dec!(0.170595)), 170_595_000_000);
+        assert_eq!(to_pico(dec!(0.000000000001)), 1);
+        assert_eq!(
+            from_pico(to_pico(dec!(12.345678901234))),
+            dec!(12.345678901234)
+        );
+        assert_eq!(to_pico(dec!(0.0000000000001)), 1, "never undercounts spend");
+        assert_eq!(to_pico(Decimal::ZERO), 0);
+    }
+}
