@@ -28,6 +28,8 @@ pub enum InitError {
     Http(#[from] reqwest::Error),
     #[error("could not start the mock upstream: {0}")]
     Mock(#[from] std::io::Error),
+    #[error("limits: {0}")]
+    Limits(#[from] limits::LimitsError),
     #[error("could not rebuild budgets from the ledger: {0}")]
     Spend(String),
     #[error("{0} cannot change while running; restart tollgate to apply it")]
@@ -201,8 +203,11 @@ fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitErr
     }
     let upstream = upstream::Upstream::new(&settings)?;
     let router = Arc::new(routing::Router::new(&settings));
-    let limits = Arc::new(limits::Limits::new(&settings));
-    rebuild_spend(&limits, &fixed.ledger_path)?;
+    let limits = Arc::new(limits::Limits::connect(&settings)?);
+    // With Redis the spend is shared and outlives restarts: nothing to rebuild.
+    if !limits.is_shared() {
+        rebuild_spend(&limits, &fixed.ledger_path)?;
+    }
     let meter = Meter {
         ledger: fixed.ledger.clone(),
         prices: settings.prices.clone(),

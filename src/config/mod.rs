@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod comparison;
+pub mod limits;
 pub mod secret;
 pub mod validate;
 
@@ -53,6 +54,8 @@ pub struct RawConfig {
     /// The residency policy of keys that declare none.
     pub policy: access::RawResidencyPolicy,
     pub routing: access::RawRouting,
+    /// Where limits are kept (in-process, or shared through Redis).
+    pub limits: limits::RawLimits,
     pub teams: Vec<access::RawTeam>,
     pub keys: Vec<RawKey>,
     pub providers: Vec<RawProvider>,

@@ -52,6 +52,8 @@ pub struct Settings {
     pub comparison_groups: Vec<super::ComparisonGroup>,
     /// `[pricing] max_age`: rows in force checked longer ago warn; `None` = no check.
     pub price_max_age: Option<Duration>,
+    /// `[limits] redis_url` and its options; `None` keeps limits in this process.
+    pub shared_limits: Option<super::limits::SharedLimitsSettings>,
 }
 
 /// Log output shape.
@@ -238,6 +240,7 @@ pub fn validate(
     let mut push = |path: String, msg: String| p.0.push(format!("{path}: {msg}"));
     let default_policy = access::residency("policy", &raw.policy, &mut push);
     let routing = access::routing(&raw.routing, &mut push);
+    let shared_limits = super::limits::shared_limits(&raw.limits, env, &mut push);
     let teams: Vec<TeamSettings> = raw
         .teams
         .iter()
@@ -309,6 +312,7 @@ pub fn validate(
         catalog_path,
         comparison_groups,
         price_max_age: raw.pricing.max_age,
+        shared_limits,
     })
 }
 

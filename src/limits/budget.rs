@@ -149,20 +149,12 @@ impl Account {
     /// when both refuse, the month (the later reset) is reported.
     pub(super) fn check(&self, expected: Decimal, now: DateTime<Utc>) -> Result<(), Exceeded> {
         let (day_usd, month_usd) = self.lock().at(now);
-        let over = |period, limit: Option<Decimal>, spent: Decimal| {
-            let limit = limit?;
-            (spent >= limit || spent + expected > limit).then(|| Exceeded {
-                period,
-                limit,
-                spent,
-                resets_at: resets_at(period, now),
-            })
-        };
-        let month = over(Period::Month, self.budget.usd_per_month, month_usd);
-        match month.or_else(|| over(Period::Day, self.budget.usd_per_day, day_usd)) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        check_spent(&self.budget, day_usd, month_usd, expected, now)
+    }
+
+    /// The configured limits.
+    pub(super) fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     pub(super) fn charge(&self, usd: Decimal, at: DateTime<Utc>) {
@@ -181,6 +173,30 @@ impl Account {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Spent> {
         self.spent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// [`Account::check`] over spend kept elsewhere (Redis).
+pub(super) fn check_spent(
+    budget: &Budget,
+    day_usd: Decimal,
+    month_usd: Decimal,
+    expected: Decimal,
+    now: DateTime<Utc>,
+) -> Result<(), Exceeded> {
+    let over = |period, limit: Option<Decimal>, spent: Decimal| {
+        let limit = limit?;
+        (spent >= limit || spent + expected > limit).then(|| Exceeded {
+            period,
+            limit,
+            spent,
+            resets_at: resets_at(period, now),
+        })
+    };
+    let month = over(Period::Month, budget.usd_per_month, month_usd);
+    match month.or_else(|| over(Period::Day, budget.usd_per_day, day_usd)) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

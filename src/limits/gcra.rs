@@ -112,6 +112,11 @@ impl Gcra {
         }
     }
 
+    /// The configured cells a minute (also the burst).
+    pub(super) fn limit(&self) -> u32 {
+        self.burst
+    }
+
     /// Could `n` cells go through now? Never writes.
     pub(super) fn peek(&self, n: u32) -> Result<(), Wait> {
         self.check(Mode::Peek, n)

@@ -16,6 +16,8 @@
 mod budget;
 mod gcra;
 mod quota;
+mod shared;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -97,6 +99,8 @@ pub enum LimitsError {
     InvalidCost(String),
     #[error("the ledger holds a time out of range: {0} ms")]
     InvalidTime(i64),
+    #[error("limits.redis_url: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 #[derive(Debug)]
@@ -127,10 +131,28 @@ pub struct Limits {
     keys: Vec<KeyLimits>,
     teams: Vec<TeamLimits>,
     models: Vec<ModelLimits>,
+    /// Redis, when `[limits] redis_url` is set and this was built by [`Limits::connect`].
+    backend: Option<shared::Backend>,
 }
 
 impl Limits {
-    /// Build the limiters; the rate-limit clock is tokio's, starting now.
+    /// Build the limiters where `settings` says: in this process, or shared through
+    /// Redis (`[limits] redis_url`; connects lazily, and needs a tokio runtime).
+    pub fn connect(settings: &Settings) -> Result<Self, LimitsError> {
+        let mut limits = Self::new(settings);
+        if let Some(shared) = &settings.shared_limits {
+            limits.backend = Some(shared::Backend::connect(shared)?);
+        }
+        Ok(limits)
+    }
+
+    /// Whether limits are shared through Redis rather than kept in this process.
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_some()
+    }
+
+    /// Build in-process limiters (ignoring any `redis_url`); the rate-limit clock is
+    /// tokio's, starting now.
     pub fn new(settings: &Settings) -> Self {
         let clock = TokioClock::new();
         let gcra = |n: Option<u32>| {
@@ -169,6 +191,7 @@ impl Limits {
                         .collect(),
                 })
                 .collect(),
+            backend: None,
         }
     }
 
@@ -203,23 +226,8 @@ impl Limits {
         let Some(Some(q)) = m.offers.get(offer) else {
             return Ok(());
         };
-        q.admit(expected_tokens).map_err(|w| {
-            let retry_after = w.wait.unwrap_or(Duration::MAX);
-            let when = match w.wait {
-                Some(_) => format!("it frees up in {}s", secs(retry_after)),
-                None => "this request alone exceeds it, so it never fits".to_owned(),
-            };
-            LimitRefusal {
-                kind: RefusalKind::QuotaExhausted,
-                retry_after,
-                message: format!(
-                    "offer {offer} of model {:?} has used its upstream quota of {}; {when}. \
-                     Retry later, or configure another offer for this model.",
-                    m.name,
-                    w.limit.describe()
-                ),
-            }
-        })
+        q.admit(expected_tokens)
+            .map_err(|w| quota_exhausted(&m.name, offer, w.limit.describe(), w.wait))
     }
 
     /// Before routing: would `expected_cost` overrun the key's or its team's budget for
@@ -255,7 +263,11 @@ impl Limits {
     /// to the key's and its team's budgets in the day of `at`, and the real tokens to
     /// the key's tokens per minute, where over-use makes its later requests wait.
     /// Pass the ledger record's `created_at` as `at`, so a restart's rebuild agrees.
+    /// With Redis, the charge is queued for one background task and never waits.
     pub fn charge(&self, key_index: usize, cost: Option<Decimal>, tokens: u64, at: DateTime<Utc>) {
+        if let Some(backend) = &self.backend {
+            return self.charge_shared(backend, key_index, cost, tokens, at);
+        }
         let Some(key) = self.keys.get(key_index) else {
             return;
         };
@@ -276,11 +288,15 @@ impl Limits {
     /// At start-up, before serving: set every key's and team's spend for the day and
     /// month of `now` to what the ledger file records (by key name, so a team's spend is
     /// that of its keys as configured now). Replaces, not adds to, what was tracked.
+    /// Does nothing with Redis, whose spend is already shared and outlives restarts.
     pub fn rebuild_from_ledger(
         &self,
         conn: &rusqlite::Connection,
         now: DateTime<Utc>,
     ) -> Result<(), LimitsError> {
+        if self.backend.is_some() {
+            return Ok(());
+        }
         let by_key = budget::spend_by_key(conn, now)?;
         for key in &self.keys {
             if let Some(account) = &key.budget {
@@ -321,6 +337,22 @@ fn rate_limited(key: &str, limit: &str, wait: Option<Duration>) -> LimitRefusal 
             "key {key:?} is over its rate_limit.{limit}; retry in {}s, or ask an operator \
              to raise it.",
             secs(retry_after)
+        ),
+    }
+}
+
+fn quota_exhausted(model: &str, offer: usize, limit: &str, wait: Option<Duration>) -> LimitRefusal {
+    let retry_after = wait.unwrap_or(Duration::MAX);
+    let when = match wait {
+        Some(_) => format!("it frees up in {}s", secs(retry_after)),
+        None => "this request alone exceeds it, so it never fits".to_owned(),
+    };
+    LimitRefusal {
+        kind: RefusalKind::QuotaExhausted,
+        retry_after,
+        message: format!(
+            "offer {offer} of model {model:?} has used its upstream quota of {limit}; {when}. \
+             Retry later, or configure another offer for this model."
         ),
     }
 }

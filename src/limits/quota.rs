@@ -73,6 +73,15 @@ impl OfferQuota {
         limited.then_some(out)
     }
 
+    /// Requests per minute, tokens per minute and requests per day, as configured.
+    pub(super) fn limits(&self) -> (Option<u32>, Option<u32>, Option<u32>) {
+        (
+            self.requests_per_minute.as_ref().map(Gcra::limit),
+            self.tokens_per_minute.as_ref().map(Gcra::limit),
+            self.requests_per_day.map(NonZeroU32::get),
+        )
+    }
+
     /// Admit one request of `tokens` expected tokens, consuming from every limiter,
     /// or refuse with the longest wait among the limiters that refuse.
     ///

@@ -56,7 +56,8 @@ pub async fn run(
             let tokens = expected_tokens(plan, candidate.offer);
             if let Err(r) = app
                 .limits
-                .offer_available(plan.model_index, candidate.offer, tokens)
+                .offer_available_async(plan.model_index, candidate.offer, tokens)
+                .await
             {
                 app.router.release_probe(plan.model_index, candidate.offer);
                 if quota_refusal

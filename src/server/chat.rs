@@ -101,7 +101,8 @@ async fn serve(
     facts.key_name = principal.key_name.clone();
     facts.key_index = Some(principal.key_index);
     app.limits
-        .admit_request(principal.key_index)
+        .admit_request_async(principal.key_index)
+        .await
         .map_err(refused)?;
     let bytes = super::read_body(body, headers, app.settings.max_body_bytes).await?;
     let req = Arc::new(ChatRequest::parse(&bytes, path_model)?);
@@ -143,7 +144,8 @@ async fn serve(
         .and_then(|c| c.expected_cost)
         .unwrap_or_default();
     app.limits
-        .check_budget(principal.key_index, expected, facts.created_at)
+        .check_budget_async(principal.key_index, expected, facts.created_at)
+        .await
         .map_err(refused)?;
     let plan = attempts::Plan {
         req: &req,

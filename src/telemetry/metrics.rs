@@ -22,6 +22,7 @@ pub const UNPRICED_TOTAL: &str = "tollgate_unpriced_requests_total";
 pub const ESTIMATED_TOTAL: &str = "tollgate_estimated_requests_total";
 pub const POLICY_DENIALS_TOTAL: &str = "tollgate_policy_denials_total";
 pub const RATELIMITED_TOTAL: &str = "tollgate_ratelimited_total";
+pub const LIMITS_BACKEND_ERRORS_TOTAL: &str = "tollgate_limits_backend_errors_total";
 pub const LEDGER_QUEUE_DEPTH: &str = "tollgate_ledger_queue_depth";
 pub const LEDGER_DROPPED_TOTAL: &str = "tollgate_ledger_dropped_total";
 pub const OVERHEAD: &str = "tollgate_overhead_seconds";
@@ -71,6 +72,10 @@ fn install_recorder() -> Option<PrometheusHandle> {
     describe_counter!(
         RATELIMITED_TOTAL,
         "Requests refused by a key's rate limit, an upstream quota or a budget, by limit"
+    );
+    describe_counter!(
+        LIMITS_BACKEND_ERRORS_TOTAL,
+        "Limit decisions and charges Redis could not serve, by what tollgate decided instead"
     );
     describe_counter!(
         REQUESTS_TOTAL,
@@ -210,6 +215,13 @@ pub fn record_request(
 /// Count a refusal by a rate limit, upstream quota or budget (`limit` is a closed set).
 pub fn record_limit_refusal(limit: &'static str) {
     counter!(RATELIMITED_TOTAL, "limit" => limit).increment(1);
+}
+
+/// Count a limit decision or charge that Redis could not serve; `denied` is what the
+/// configured `on_redis_error` decided (a lost charge counts as `allowed`).
+pub fn record_limits_backend_error(denied: bool) {
+    let decision = if denied { "denied" } else { "allowed" };
+    counter!(LIMITS_BACKEND_ERRORS_TOTAL, "decision" => decision).increment(1);
 }
 
 /// Count a request refused by residency policy, once per distinct reason its offers
