@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::config::{ConfigError, ProviderKind, Settings};
-use crate::ledger::{Ledger, LedgerError, LedgerOptions, LedgerWriter};
+use crate::ledger::{Ledger, LedgerError, LedgerOptions, LedgerStore, LedgerWriter};
 use crate::metering::finalize::Meter;
 use crate::server::{AppState, Clock, Shared};
 use crate::{limits, providers, routing, telemetry, upstream};
@@ -39,7 +39,11 @@ pub enum InitError {
 /// What outlives configuration generations.
 struct Fixed {
     ledger: Ledger,
+    /// The stored records, for readers (usage API, savings, budget rebuild).
+    store: LedgerStore,
     ledger_path: PathBuf,
+    /// Whether `ledger.url` was set at start (which ledger cannot change while running).
+    ledger_is_postgres: bool,
     clock: Clock,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Base URL of the in-process mock upstream, when one was started.
@@ -95,9 +99,13 @@ impl App {
 impl Reloader {
     /// Validate-and-build a new generation from `settings`, then swap it in. On any
     /// error the running generation stays.
-    pub fn apply(&self, settings: Settings) -> Result<(), InitError> {
-        if settings.ledger_path != self.fixed.ledger_path {
-            return Err(InitError::NeedsRestart("ledger.path"));
+    pub async fn apply(&self, settings: Settings) -> Result<(), InitError> {
+        if settings.ledger_path != self.fixed.ledger_path
+            || settings.ledger_url.is_some() != self.fixed.ledger_is_postgres
+        {
+            return Err(InitError::NeedsRestart(
+                "the ledger (ledger.path, ledger.url)",
+            ));
         }
         let current = self.shared.load();
         if settings.listen != current.settings.listen
@@ -107,14 +115,14 @@ impl Reloader {
                 "listen addresses changed in the config; they apply at the next restart"
             );
         }
-        let next = generation(settings, &self.fixed)?;
+        let next = generation(settings, &self.fixed).await?;
         self.shared.swap(next);
         Ok(())
     }
 
     /// Read, validate and apply the config file at `path`.
-    pub fn apply_file(&self, path: &Path) -> Result<(), InitError> {
-        self.apply(crate::load_settings(path)?)
+    pub async fn apply_file(&self, path: &Path) -> Result<(), InitError> {
+        self.apply(crate::load_settings(path)?).await
     }
 
     /// Reload on SIGHUP and whenever the config file or its price catalog changes
@@ -134,7 +142,7 @@ impl Reloader {
                 continue;
             }
             stamp = now;
-            match self.apply_file(&path) {
+            match self.apply_file(&path).await {
                 Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
                 Err(e) => {
                     tracing::error!(path = %path.display(), error = %e, "configuration rejected; the running one stays")
@@ -168,21 +176,8 @@ fn hangup_signal() -> tokio::sync::mpsc::Receiver<()> {
     rx
 }
 
-/// Budgets survive restarts and reloads: today's and this month's spend come back
-/// from the ledger.
-fn rebuild_spend(limits: &limits::Limits, ledger_path: &Path) -> Result<(), InitError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        ledger_path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .map_err(|e| InitError::Spend(e.to_string()))?;
-    limits
-        .rebuild_from_ledger(&conn, chrono::Utc::now())
-        .map_err(|e| InitError::Spend(e.to_string()))
-}
-
 /// One generation of configuration-derived state.
-fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitError> {
+async fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitError> {
     let has_mock = settings
         .providers
         .iter()
@@ -205,8 +200,13 @@ fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitErr
     let router = Arc::new(routing::Router::new(&settings));
     let limits = Arc::new(limits::Limits::connect(&settings)?);
     // With Redis the spend is shared and outlives restarts: nothing to rebuild.
+    // Budgets survive restarts and reloads: today's and this month's spend come back
+    // from the ledger.
     if !limits.is_shared() {
-        rebuild_spend(&limits, &fixed.ledger_path)?;
+        limits
+            .rebuild_from_ledger(&fixed.store, chrono::Utc::now())
+            .await
+            .map_err(|e| InitError::Spend(e.to_string()))?;
     }
     let meter = Meter {
         ledger: fixed.ledger.clone(),
@@ -223,6 +223,7 @@ fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitErr
         router,
         limits,
         ledger: fixed.ledger.clone(),
+        store: fixed.store.clone(),
         metrics: fixed.metrics.clone(),
         clock: fixed.clock.clone(),
     })
@@ -264,17 +265,20 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
         mock_base = Some(base);
         mock = Some(handle);
     }
-    let (ledger, ledger_writer) = Ledger::open_sqlite(
-        &settings.ledger_path,
-        LedgerOptions {
-            queue_capacity: settings.ledger_queue_capacity,
-            batch_size: settings.ledger_batch_size,
-            flush_interval: settings.ledger_flush_interval,
-        },
-    )
-    .await?;
+    let opts = LedgerOptions {
+        queue_capacity: settings.ledger_queue_capacity,
+        batch_size: settings.ledger_batch_size,
+        flush_interval: settings.ledger_flush_interval,
+    };
+    let store = LedgerStore::open(&settings.ledger_path, settings.ledger_url.as_ref()).await?;
+    let (ledger, ledger_writer) = match &store {
+        LedgerStore::Postgres(pg) => Ledger::start(pg.clone(), opts)?,
+        LedgerStore::Sqlite(path) => Ledger::open_sqlite(path, opts).await?,
+    };
     let fixed = Arc::new(Fixed {
         ledger,
+        store,
+        ledger_is_postgres: settings.ledger_url.is_some(),
         ledger_path: settings.ledger_path.clone(),
         clock,
         metrics: {
@@ -284,7 +288,7 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
         },
         mock_base,
     });
-    let first = generation(settings, &fixed)?;
+    let first = generation(settings, &fixed).await?;
     Ok(App {
         reloader: Reloader {
             shared: Shared::new(first),

@@ -2,7 +2,7 @@
 //! arguments, loads settings, starts listeners and runs the graceful shutdown.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -191,20 +191,45 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(args: ReportArgs) -> anyhow::Result<()> {
-    use tollgate::usage::report::{ledger_path_from_config, report, ReportRequest};
-    let ledger = match (args.ledger, args.config) {
-        (Some(l), _) => l,
-        (None, Some(c)) => ledger_path_from_config(&c)?,
+/// The ledger a CLI command reads: `--ledger FILE`, else the one `--config` names
+/// (its SQLite file, or its PostgreSQL database when `ledger.url` is set).
+async fn cli_ledger(
+    file: Option<PathBuf>,
+    config: Option<&Path>,
+) -> anyhow::Result<tollgate::ledger::LedgerStore> {
+    use tollgate::ledger::LedgerStore;
+    Ok(match (file, config) {
+        (Some(path), _) => LedgerStore::Sqlite(path),
+        (None, Some(c)) => {
+            let (path, url) = tollgate::usage::report::ledger_from_config(c)?;
+            LedgerStore::open(&path, url.as_ref()).await?
+        }
         (None, None) => anyhow::bail!("give --ledger PATH or --config PATH"),
-    };
-    let text = report(&ReportRequest {
-        ledger: &ledger,
-        from: args.from.as_deref(),
-        to: args.to.as_deref(),
-        group_by: args.group_by.as_deref(),
-        format: args.format,
-        now: chrono::Utc::now(),
+    })
+}
+
+/// A small runtime for the CLI commands that read the ledger.
+fn cli_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    use tollgate::usage::report::{report, ReportRequest};
+    let text = cli_runtime()?.block_on(async {
+        let ledger = cli_ledger(args.ledger, args.config.as_deref()).await?;
+        anyhow::Ok(
+            report(&ReportRequest {
+                ledger: &ledger,
+                from: args.from.as_deref(),
+                to: args.to.as_deref(),
+                group_by: args.group_by.as_deref(),
+                format: args.format,
+                now: chrono::Utc::now(),
+            })
+            .await?,
+        )
     })?;
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
@@ -278,11 +303,8 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
         Some(s) => (*s.prices).clone(),
         None => tollgate::pricing::PriceBook::load(&args.catalog)?,
     };
-    let ledger = match (&args.ledger, &settings) {
-        (Some(path), _) => path.clone(),
-        (None, Some(s)) => s.ledger_path.clone(),
-        (None, None) => anyhow::bail!("give --ledger PATH or --config PATH"),
-    };
+    let runtime = cli_runtime()?;
+    let ledger = runtime.block_on(cli_ledger(args.ledger.clone(), args.config.as_deref()))?;
     let instant = |name: &str, v: &Option<String>| {
         v.as_deref()
             .map(|t| {
@@ -302,7 +324,7 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
         },
         target: args.target.clone(),
     };
-    let text = commands::reprice(&prices, settings.as_ref(), &opts)?;
+    let text = runtime.block_on(commands::reprice(&prices, settings.as_ref(), &opts))?;
     write!(std::io::stdout().lock(), "{text}")?;
     Ok(())
 }

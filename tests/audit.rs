@@ -155,12 +155,13 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
     let ledger = gw.ledger_path.clone();
     let prices = tollgate::pricing::PriceBook::load(&gw.dir.path().join("prices.toml")).unwrap();
     let opts = |target: &str| tollgate::pricing::commands::RepriceOptions {
-        ledger: ledger.clone(),
+        ledger: tollgate::ledger::LedgerStore::Sqlite(ledger.clone()),
         filter: tollgate::ledger::scan::Filter::default(),
         target: target.into(),
     };
     let same =
         tollgate::pricing::commands::reprice(&prices, None, &opts("azure-ai-foundry/DeepSeek-R1"))
+            .await
             .unwrap();
     let total = same.lines().find(|l| l.starts_with("total")).unwrap();
     let cells: Vec<&str> = total.split_whitespace().collect();

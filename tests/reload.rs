@@ -44,7 +44,7 @@ async fn a_reload_under_load_fails_no_request_and_new_prices_apply_after_the_swa
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let reloader = gw.app.as_ref().unwrap().reloader();
-    reloader.apply(gw.settings_for(&after)).unwrap();
+    reloader.apply(gw.settings_for(&after)).await.unwrap();
     let seen = load.await.unwrap();
     let first_new = seen
         .iter()
@@ -84,7 +84,7 @@ async fn a_broken_config_is_rejected_and_the_old_one_keeps_serving() {
         "scope = \"regional\"",
         "scope = \"regional\"\nregoin = \"typo\"",
     ));
-    let err = reloader.apply_file(&path).unwrap_err().to_string();
+    let err = reloader.apply_file(&path).await.unwrap_err().to_string();
     assert!(err.contains("providers[0].regoin: unknown key"), "{err}");
     let resp = gw.chat(chat_body("o1")).await;
     assert_eq!(resp.status(), 200);

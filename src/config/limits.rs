@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::secret::{self, Secret};
+use super::secret::Secret;
 
 /// `[limits]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,25 +74,13 @@ pub(super) fn shared_limits(
     env: &dyn Fn(&str) -> Option<String>,
     push: &mut dyn FnMut(String, String),
 ) -> Option<SharedLimitsSettings> {
-    let reference = raw.redis_url.as_deref()?;
-    let url = if reference.starts_with("env:") {
-        match secret::resolve(reference, env) {
-            Ok(s) => s,
-            Err(e) => {
-                push("limits.redis_url".into(), e.to_string());
-                return None;
-            }
-        }
-    } else {
-        Secret::new(reference.to_owned())
-    };
-    if !url.expose().starts_with("redis://") {
-        push(
-            "limits.redis_url".into(),
-            "expected a URL starting with \"redis://\" (or an env:NAME holding one)".into(),
-        );
-        return None;
-    }
+    let url = super::urls::connection_url(
+        "limits.redis_url",
+        raw.redis_url.as_deref(),
+        &["redis://"],
+        env,
+        push,
+    )?;
     if raw.key_prefix.is_empty() {
         push(
             "limits.key_prefix".into(),

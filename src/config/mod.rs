@@ -9,6 +9,7 @@ pub mod access;
 pub mod comparison;
 pub mod limits;
 pub mod secret;
+pub mod urls;
 pub mod validate;
 
 use std::path::Path;
@@ -131,6 +132,8 @@ impl Default for RawUpstream {
 #[serde(default)]
 pub struct RawLedger {
     pub path: String,
+    /// A `postgres://` URL (or `env:NAME` holding one): the fleet ledger, used instead of `path`.
+    pub url: Option<String>,
     pub queue_capacity: usize,
     pub batch_size: usize,
     #[serde(with = "humantime_serde")]
@@ -141,6 +144,7 @@ impl Default for RawLedger {
     fn default() -> Self {
         Self {
             path: "data/tollgate.db".into(),
+            url: None,
             queue_capacity: 10_000,
             batch_size: 256,
             flush_interval: std::time::Duration::from_millis(200),

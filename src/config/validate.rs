@@ -33,6 +33,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     pub max_attempts: u32,
     pub ledger_path: PathBuf,
+    /// `ledger.url`: the PostgreSQL ledger, used instead of `ledger_path` when set.
+    pub ledger_url: Option<Secret>,
     pub ledger_queue_capacity: usize,
     pub ledger_batch_size: usize,
     pub ledger_flush_interval: Duration,
@@ -241,6 +243,7 @@ pub fn validate(
     let default_policy = access::residency("policy", &raw.policy, &mut push);
     let routing = access::routing(&raw.routing, &mut push);
     let shared_limits = super::limits::shared_limits(&raw.limits, env, &mut push);
+    let ledger_url = super::urls::ledger_url(&raw.ledger, env, &mut push);
     let teams: Vec<TeamSettings> = raw
         .teams
         .iter()
@@ -296,6 +299,7 @@ pub fn validate(
         max_attempts: raw.upstream.max_attempts,
         // Relative to the working directory, like any CLI tool's data path.
         ledger_path: PathBuf::from(&raw.ledger.path),
+        ledger_url,
         ledger_queue_capacity: raw.ledger.queue_capacity,
         ledger_batch_size: raw.ledger.batch_size,
         ledger_flush_interval: raw.ledger.flush_interval,

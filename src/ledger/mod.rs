@@ -7,9 +7,11 @@
 //! awaits it: `Ledger::record` only tries to enqueue.
 
 mod audit;
+pub mod postgres;
 mod record;
 pub mod scan;
 pub mod sqlite;
+mod store;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -27,6 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use audit::PriceAudit;
 pub use record::{Outcome, PricingStatus, UsageRecord, UsageSource};
+pub use store::LedgerStore;
 use writer::{Counters, Message, Writer};
 
 /// Why the ledger could not store or read records.
@@ -56,6 +59,8 @@ pub enum LedgerError {
         #[source]
         source: Arc<rusqlite::Error>,
     },
+    #[error("PostgreSQL ledger: could not {op}: {message}")]
+    Postgres { op: &'static str, message: String },
     #[error("the ledger column {column} holds an invalid value {value:?}")]
     InvalidValue { column: &'static str, value: String },
     #[error("the ledger writer is failing to write; records are kept and retried")]

@@ -8,11 +8,9 @@
 //! that nothing enforces, and a budget that silently rounds is a budget nobody trusts.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
-use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use super::LimitsError;
@@ -200,33 +198,31 @@ pub(super) fn check_spent(
     }
 }
 
-/// Spend per key name in the day and month of `now`, summed from the ledger's
-/// `requests` table. Rows without a cost (unpriced, failed before pricing) add nothing.
-pub(super) fn spend_by_key(
-    conn: &Connection,
-    now: DateTime<Utc>,
-) -> Result<HashMap<String, Spent>, LimitsError> {
-    let (day, month) = windows(now);
+/// The `[from, to)` window, in Unix milliseconds, whose ledger rows `spend_by_key`
+/// needs for `now`: from the start of this month to the start of the next.
+pub fn spend_window(now: DateTime<Utc>) -> (i64, i64) {
+    let (_, month) = windows(now);
     let ms = |d: NaiveDate| {
         d.and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc().timestamp_millis())
     };
     let from = ms(month).unwrap_or(i64::MIN);
     let until = ms(resets_at(Period::Month, now).date_naive()).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare(
-        "SELECT key_name, created_at_ms, cost_usd FROM requests
-         WHERE cost_usd IS NOT NULL AND created_at_ms >= ?1 AND created_at_ms < ?2",
-    )?;
-    let mut rows = stmt.query([from, until])?;
+    (from, until)
+}
+
+/// Spend per key name in the day and month of `now`, summed from the ledger rows
+/// `(key name, created_at_ms, cost)` of `spend_window(now)`.
+pub(super) fn spend_by_key(
+    rows: &[(String, i64, Decimal)],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Spent>, LimitsError> {
+    let (day, _) = windows(now);
     let mut out: HashMap<String, Spent> = HashMap::new();
-    while let Some(row) = rows.next()? {
-        let key: String = row.get(0)?;
-        let at_ms: i64 = row.get(1)?;
-        let cost: String = row.get(2)?;
-        let usd = Decimal::from_str(&cost).map_err(|_| LimitsError::InvalidCost(cost))?;
-        let at =
-            DateTime::<Utc>::from_timestamp_millis(at_ms).ok_or(LimitsError::InvalidTime(at_ms))?;
-        let spent = out.entry(key).or_default();
+    for (key, at_ms, usd) in rows {
+        let at = DateTime::<Utc>::from_timestamp_millis(*at_ms)
+            .ok_or(LimitsError::InvalidTime(*at_ms))?;
+        let spent = out.entry(key.clone()).or_default();
         spent.add(now, Decimal::ZERO);
         if at.date_naive() == day {
             spent.day_usd += usd;

@@ -94,9 +94,7 @@ impl LimitRefusal {
 #[derive(Debug, thiserror::Error)]
 pub enum LimitsError {
     #[error("could not read the ledger to rebuild budgets: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("the ledger holds a cost that is not a decimal: {0:?}")]
-    InvalidCost(String),
+    Ledger(#[from] crate::ledger::LedgerError),
     #[error("the ledger holds a time out of range: {0} ms")]
     InvalidTime(i64),
     #[error("limits.redis_url: {0}")]
@@ -286,18 +284,20 @@ impl Limits {
     }
 
     /// At start-up, before serving: set every key's and team's spend for the day and
-    /// month of `now` to what the ledger file records (by key name, so a team's spend is
+    /// month of `now` to what the ledger records (by key name, so a team's spend is
     /// that of its keys as configured now). Replaces, not adds to, what was tracked.
     /// Does nothing with Redis, whose spend is already shared and outlives restarts.
-    pub fn rebuild_from_ledger(
+    pub async fn rebuild_from_ledger(
         &self,
-        conn: &rusqlite::Connection,
+        ledger: &crate::ledger::LedgerStore,
         now: DateTime<Utc>,
     ) -> Result<(), LimitsError> {
         if self.backend.is_some() {
             return Ok(());
         }
-        let by_key = budget::spend_by_key(conn, now)?;
+        let (from, to) = budget::spend_window(now);
+        let rows = ledger.spend_rows(from, to).await?;
+        let by_key = budget::spend_by_key(&rows, now)?;
         for key in &self.keys {
             if let Some(account) = &key.budget {
                 budget::restore(account, by_key.get(&key.name).into_iter(), now);

@@ -16,8 +16,8 @@ use super::query::{self, PriceQuery};
 use super::reprice::{self, Target};
 use super::{PriceBook, PricingError, TokenCounts};
 use crate::config::Settings;
-use crate::ledger::scan::{self, Filter};
-use crate::ledger::LedgerError;
+use crate::ledger::scan::Filter;
+use crate::ledger::{LedgerError, LedgerStore};
 
 /// Why a price command failed; the message says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -188,8 +188,8 @@ pub fn table(quotes: &[Quote], with_policy: bool) -> String {
 /// `tollgate reprice` options.
 #[derive(Debug, Clone)]
 pub struct RepriceOptions {
-    /// The ledger file.
-    pub ledger: PathBuf,
+    /// The ledger (SQLite file or PostgreSQL).
+    pub ledger: LedgerStore,
     /// Records from this instant (inclusive) to `to` (exclusive).
     pub filter: Filter,
     /// An offer key of the catalog, or a logical model of `settings`.
@@ -197,7 +197,7 @@ pub struct RepriceOptions {
 }
 
 /// Price the recorded traffic as if it had gone to the target; totals per model and day.
-pub fn reprice(
+pub async fn reprice(
     prices: &PriceBook,
     settings: Option<&Settings>,
     opts: &RepriceOptions,
@@ -223,7 +223,7 @@ pub fn reprice(
             if settings.is_none() { " (give --config to name models)" } else { "" }
         )));
     };
-    let records = scan::records(&opts.ledger, &opts.filter)?;
+    let records = opts.ledger.records(&opts.filter).await?;
     let lines = reprice::reprice(prices, &target, &records);
     let caveats = reprice::caveats(&target, &records);
     Ok(reprice::render(&target, &lines, &caveats))

@@ -39,6 +39,8 @@ pub struct AppState {
     pub router: Arc<crate::routing::Router>,
     pub limits: Arc<crate::limits::Limits>,
     pub ledger: Ledger,
+    /// Where the records are stored, for the usage API and reports.
+    pub store: crate::ledger::LedgerStore,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The time a request starts at; prices are chosen by it. Tests pin it.
     pub clock: Clock,

@@ -12,7 +12,7 @@ use axum::Json;
 
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
-use crate::ledger::scan::{self, Filter};
+use crate::ledger::scan::Filter;
 use crate::pricing::commands::parse_instant;
 use crate::pricing::savings;
 
@@ -27,17 +27,13 @@ pub async fn savings(
     };
     // Records written so far must be visible to the report.
     let _ = app.ledger.flush().await;
-    let path = app.settings.ledger_path.clone();
-    let scan_filter = filter.clone();
-    let records = tokio::task::spawn_blocking(move || scan::records(&path, &scan_filter)).await;
-    match records {
-        Ok(Ok(records)) => {
+    match app.store.records(&filter).await {
+        Ok(records) => {
             let mut body = savings::report(&records, &app.settings.comparison_groups);
             body["from"] = filter.from.map(|t| t.to_rfc3339()).into();
             body["to"] = filter.to.map(|t| t.to_rfc3339()).into();
             Json(body).into_response()
         }
-        Ok(Err(e)) => internal(&e.to_string()),
         Err(e) => internal(&e.to_string()),
     }
 }

@@ -1,7 +1,7 @@
 //! The usage API on the admin listener: `GET /admin/usage` (grouped spend, tokens,
 //! errors and latency) and `GET /admin/requests` (records, a page at a time), JSON or
-//! `format=csv`. The numbers come from `usage` over a read-only connection, run on the
-//! blocking pool; this file only parses the query string and picks the format.
+//! `format=csv`. The numbers come from `usage` over the ledger store; this file only
+//! parses the query string and picks the format.
 
 use std::sync::Arc;
 
@@ -58,7 +58,13 @@ pub async fn usage(
             .map_err(to_gateway)?
             .with(q.key.as_deref(), q.model.as_deref());
         let group_by = usage::parse_group_by(q.group_by.as_deref()).map_err(to_gateway)?;
-        let summary = read(&app, move |conn| usage::summarize(conn, &filter, &group_by)).await?;
+        flush_first(&app).await;
+        let records = app
+            .store
+            .records(&filter.to_scan())
+            .await
+            .map_err(|e| to_gateway(e.into()))?;
+        let summary = usage::summarize(&records, &filter, &group_by);
         Ok(match format {
             Format::Json => axum::Json(summary).into_response(),
             Format::Csv => csv(format::summary_csv(&summary)),
@@ -82,11 +88,10 @@ pub async fn requests(
             .map_err(to_gateway)?
             .with(q.key.as_deref(), q.model.as_deref());
         let limit = usage::parse_limit(q.limit.as_deref()).map_err(to_gateway)?;
-        let cursor = q.cursor;
-        let page = read(&app, move |conn| {
-            usage::page(conn, &filter, limit, cursor.as_deref())
-        })
-        .await?;
+        flush_first(&app).await;
+        let page = usage::page(&app.store, &filter, limit, q.cursor.as_deref())
+            .await
+            .map_err(to_gateway)?;
         Ok(match format {
             Format::Json => axum::Json(page).into_response(),
             Format::Csv => {
@@ -103,29 +108,12 @@ pub async fn requests(
         .unwrap_or_else(|e: GatewayError| e.into_response_with_id(ADMIN_REQUEST_ID))
 }
 
-/// Run a read on the blocking pool after a ledger flush, so the answer includes every
-/// request finished before it was asked.
-async fn read<T: Send + 'static>(
-    app: &AppState,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, UsageError> + Send + 'static,
-) -> Result<T, GatewayError> {
+/// Flush the ledger before a read, so the answer includes every request finished
+/// before it was asked.
+async fn flush_first(app: &AppState) {
     if let Err(e) = app.ledger.flush().await {
         // Still answer with what is stored; the queue's backlog is reported by /metrics.
         tracing::warn!(error = %e, "ledger flush before a usage query failed");
-    }
-    let path = app.settings.ledger_path.clone();
-    let joined =
-        tokio::task::spawn_blocking(move || usage::open_ledger(&path).and_then(|conn| f(&conn)))
-            .await;
-    match joined {
-        Ok(result) => result.map_err(to_gateway),
-        Err(e) => {
-            tracing::error!(error = %e, "usage query task failed");
-            Err(GatewayError::new(
-                ErrorCode::Internal,
-                "the usage query failed; see the server log",
-            ))
-        }
     }
 }
 

@@ -59,6 +59,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The same window and selection as the ledger's scan filter.
+    pub fn to_scan(&self) -> crate::ledger::scan::Filter {
+        crate::ledger::scan::Filter {
+            from: Some(self.from),
+            to: Some(self.to),
+            key_name: self.key.clone(),
+            logical_model: self.model.clone(),
+        }
+    }
+
     /// Parse `from`/`to` (RFC 3339 or `YYYY-MM-DD`, UTC). A bare date as `to` means the
     /// end of that day, so `from=2026-11-01&to=2026-11-30` covers all of November.
     /// Without `from`/`to` the window is the 24 hours before `now`.

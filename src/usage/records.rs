@@ -1,27 +1,18 @@
 //! `/admin/requests`: the ledger's records in a window, newest first, a page at a
 //! time. The cursor is the position of the last record returned
 //! (`<created_at_ms>:<request_id>`), so pages stay stable while new records arrive.
-//! Reads only; blocking.
+//! Reads only.
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::params::{rfc3339, Filter};
 use super::UsageError;
-use crate::ledger::sqlite::decode;
-use crate::ledger::UsageRecord;
+use crate::ledger::{LedgerStore, UsageRecord};
 
 /// Most records one page may hold.
 pub const MAX_LIMIT: usize = 1000;
 /// Records per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
-
-const SELECT: &str = "SELECT * FROM requests
-    WHERE created_at_ms >= ?1 AND created_at_ms < ?2
-      AND (?3 IS NULL OR key_name = ?3) AND (?4 IS NULL OR logical_model = ?4)
-      AND (?5 IS NULL OR created_at_ms < ?5 OR (created_at_ms = ?5 AND request_id < ?6))
-    ORDER BY created_at_ms DESC, request_id DESC
-    LIMIT ?7";
 
 /// One page of records.
 #[derive(Debug, Clone, Serialize)]
@@ -50,8 +41,8 @@ pub fn parse_limit(s: Option<&str>) -> Result<usize, UsageError> {
 }
 
 /// The page of records after `cursor` (from the newest when `None`).
-pub fn page(
-    conn: &Connection,
+pub async fn page(
+    store: &LedgerStore,
     filter: &Filter,
     limit: usize,
     cursor: Option<&str>,
@@ -61,27 +52,10 @@ pub fn page(
         .filter(|c| !c.is_empty())
         .map(parse_cursor)
         .transpose()?;
-    let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare(SELECT)?;
-    let mut rows = stmt.query(params![
-        filter.from.timestamp_millis(),
-        filter.to.timestamp_millis(),
-        filter.key,
-        filter.model,
-        at,
-        id,
-        fetch
-    ])?;
-    let mut requests = Vec::new();
-    let mut more = false;
-    while let Some(row) = rows.next()? {
-        if requests.len() == limit {
-            more = true;
-            break;
-        }
-        requests.push(decode(row)?);
-    }
+    let mut requests = store.page(&filter.to_scan(), cursor, fetch).await?;
+    let more = requests.len() > limit;
+    requests.truncate(limit);
     let next_cursor = more
         .then(|| requests.last())
         .flatten()

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{format, open_ledger, parse_group_by, summarize, Filter, UsageError};
+use super::{format, parse_group_by, summarize, Filter, UsageError};
+use crate::config::secret::Secret;
 use crate::config::ConfigError;
+use crate::ledger::LedgerStore;
 
 /// Output forms of `tollgate report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,7 +25,7 @@ pub enum ReportFormat {
 /// What to report.
 #[derive(Debug, Clone)]
 pub struct ReportRequest<'a> {
-    pub ledger: &'a Path,
+    pub ledger: &'a LedgerStore,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
     pub group_by: Option<&'a str>,
@@ -33,11 +35,16 @@ pub struct ReportRequest<'a> {
 }
 
 /// The report's text.
-pub fn report(req: &ReportRequest<'_>) -> Result<String, UsageError> {
+pub async fn report(req: &ReportRequest<'_>) -> Result<String, UsageError> {
     let filter = Filter::parse(req.from, req.to, req.now)?;
     let group_by = parse_group_by(req.group_by)?;
-    let conn = open_ledger(req.ledger)?;
-    let summary = summarize(&conn, &filter, &group_by)?;
+    if let LedgerStore::Sqlite(path) = req.ledger {
+        if !path.exists() {
+            return Err(UsageError::NoLedger { path: path.clone() });
+        }
+    }
+    let records = req.ledger.records(&filter.to_scan()).await?;
+    let summary = summarize(&records, &filter, &group_by);
     Ok(match req.format {
         ReportFormat::Table => format::summary_table(&summary),
         ReportFormat::Csv => format::summary_csv(&summary),
@@ -49,9 +56,18 @@ pub fn report(req: &ReportRequest<'_>) -> Result<String, UsageError> {
     })
 }
 
-/// The ledger path a config file names (with `TOLLGATE__LEDGER__PATH` applied),
-/// without validating the rest: a report must not need the providers' secrets.
-pub fn ledger_path_from_config(config: &Path) -> Result<PathBuf, ConfigError> {
+/// The ledger a config file names: `ledger.url` when set (resolving `env:NAME`), else
+/// `ledger.path` (with `TOLLGATE__LEDGER__...` applied), without validating the rest:
+/// a report must not need the providers' secrets.
+pub fn ledger_from_config(config: &Path) -> Result<(PathBuf, Option<Secret>), ConfigError> {
     let raw = crate::config::load(config, std::env::vars().collect())?;
-    Ok(PathBuf::from(raw.ledger.path))
+    let env = |name: &str| std::env::var(name).ok();
+    let mut problems = Vec::new();
+    let url = crate::config::urls::ledger_url(&raw.ledger, &env, &mut |key, problem| {
+        problems.push(format!("{key}: {problem}"));
+    });
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    Ok((PathBuf::from(raw.ledger.path), url))
 }

@@ -1,20 +1,17 @@
 //! `/admin/usage` and `tollgate report`: ledger rows in a window folded into groups
 //! (requests, errors, tokens by type, exact cost, estimated and unpriced counts,
 //! latency and TTFB percentiles). Costs are summed as `rust_decimal` from the
-//! ledger's TEXT column, never as SQL REAL, so totals match the ledger to the last
-//! decimal. Reads only; blocking.
+//! ledger's exact values, never as floating point, so totals match the ledger to the
+//! last decimal. A pure fold over records read by `ledger::LedgerStore`.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::params::{rfc3339, Filter, GroupKey};
-use super::UsageError;
+use crate::ledger::{Outcome, PricingStatus, UsageRecord, UsageSource};
 
 /// The answer of `/admin/usage` (the dashboard consumes this exact shape).
 #[derive(Debug, Clone, Serialize)]
@@ -67,30 +64,6 @@ pub struct Percentiles {
     pub p99: Option<u64>,
 }
 
-/// The columns a summary needs, one ledger row.
-struct Row {
-    created_at_ms: i64,
-    key: String,
-    model: Option<String>,
-    provider: Option<String>,
-    jurisdiction: Option<String>,
-    tokens: [Option<i64>; 5],
-    usage_source: String,
-    cost_usd: Option<String>,
-    pricing: String,
-    latency_ms: i64,
-    ttfb_ms: Option<i64>,
-    status: i64,
-    outcome: String,
-}
-
-const SELECT: &str = "SELECT created_at_ms, key_name, logical_model, provider, jurisdiction,
-    input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-    usage_source, cost_usd, pricing, latency_ms, ttfb_ms, status, outcome
-    FROM requests
-    WHERE created_at_ms >= ?1 AND created_at_ms < ?2
-      AND (?3 IS NULL OR key_name = ?3) AND (?4 IS NULL OR logical_model = ?4)";
-
 /// Accumulates one group. Latencies are kept to compute exact percentiles: memory is
 /// two integers per request in the window.
 #[derive(Default)]
@@ -100,55 +73,15 @@ struct Acc {
     ttfb: Vec<u64>,
 }
 
-/// Summarise the records matching `filter`, grouped by `group_by`.
-pub fn summarize(
-    conn: &Connection,
-    filter: &Filter,
-    group_by: &[GroupKey],
-) -> Result<UsageSummary, UsageError> {
-    let mut stmt = conn.prepare(SELECT)?;
-    let rows = stmt.query_map(
-        params![
-            filter.from.timestamp_millis(),
-            filter.to.timestamp_millis(),
-            filter.key,
-            filter.model
-        ],
-        |r| {
-            Ok(Row {
-                created_at_ms: r.get(0)?,
-                key: r.get(1)?,
-                model: r.get(2)?,
-                provider: r.get(3)?,
-                jurisdiction: r.get(4)?,
-                tokens: [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?],
-                usage_source: r.get(10)?,
-                cost_usd: r.get(11)?,
-                pricing: r.get(12)?,
-                latency_ms: r.get(13)?,
-                ttfb_ms: r.get(14)?,
-                status: r.get(15)?,
-                outcome: r.get(16)?,
-            })
-        },
-    )?;
+/// Summarise `records` (those of the ledger matching `filter`, as
+/// `LedgerStore::records` returns them), grouped by `group_by`.
+pub fn summarize(records: &[UsageRecord], filter: &Filter, group_by: &[GroupKey]) -> UsageSummary {
     let mut groups: BTreeMap<Vec<Option<String>>, Acc> = BTreeMap::new();
     let mut totals = Acc::default();
-    for row in rows {
-        let row = row?;
-        let cost = row
-            .cost_usd
-            .as_deref()
-            .map(|c| {
-                Decimal::from_str(c).map_err(|_| UsageError::InvalidValue {
-                    column: "cost_usd",
-                    value: c.to_owned(),
-                })
-            })
-            .transpose()?;
-        let key: Vec<Option<String>> = group_by.iter().map(|g| dimension(&row, *g)).collect();
-        add(groups.entry(key).or_default(), &row, cost);
-        add(&mut totals, &row, cost);
+    for record in records {
+        let key: Vec<Option<String>> = group_by.iter().map(|g| dimension(record, *g)).collect();
+        add(groups.entry(key).or_default(), record);
+        add(&mut totals, record);
     }
     let groups = groups
         .into_iter()
@@ -161,46 +94,44 @@ pub fn summarize(
             stats: acc.finish(),
         })
         .collect();
-    Ok(UsageSummary {
+    UsageSummary {
         from: rfc3339(filter.from),
         to: rfc3339(filter.to),
         group_by: group_by.iter().map(|g| g.as_str()).collect(),
         groups,
         totals: totals.finish(),
-    })
-}
-
-fn dimension(row: &Row, g: GroupKey) -> Option<String> {
-    let at = || DateTime::<Utc>::from_timestamp_millis(row.created_at_ms);
-    match g {
-        GroupKey::Key => Some(row.key.clone()),
-        GroupKey::Model => row.model.clone(),
-        GroupKey::Provider => row.provider.clone(),
-        GroupKey::Jurisdiction => row.jurisdiction.clone(),
-        GroupKey::Day => at().map(|t| t.format("%Y-%m-%d").to_string()),
-        GroupKey::Hour => at().map(|t| t.format("%Y-%m-%dT%H:00:00Z").to_string()),
     }
 }
 
-fn add(acc: &mut Acc, row: &Row, cost: Option<Decimal>) {
+fn dimension(r: &UsageRecord, g: GroupKey) -> Option<String> {
+    match g {
+        GroupKey::Key => Some(r.key_name.clone()),
+        GroupKey::Model => r.logical_model.clone(),
+        GroupKey::Provider => r.provider.clone(),
+        GroupKey::Jurisdiction => r.jurisdiction.clone(),
+        GroupKey::Day => Some(r.created_at.format("%Y-%m-%d").to_string()),
+        GroupKey::Hour => Some(r.created_at.format("%Y-%m-%dT%H:00:00Z").to_string()),
+    }
+}
+
+fn add(acc: &mut Acc, r: &UsageRecord) {
     let s = &mut acc.stats;
-    let n = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+    let n = |v: Option<u64>| v.unwrap_or(0);
     s.requests += 1;
-    if row.status >= 400 || row.outcome == "upstream_error" {
+    if r.status >= 400 || r.outcome == Outcome::UpstreamError {
         s.errors += 1;
     }
-    let [input, cached, cache_write, output, reasoning] = row.tokens;
-    s.input_tokens += n(input);
-    s.cached_input_tokens += n(cached);
-    s.cache_write_tokens += n(cache_write);
-    s.output_tokens += n(output);
-    s.reasoning_tokens += n(reasoning);
-    s.cost_usd += cost.unwrap_or_default();
-    s.estimated_requests += u64::from(row.usage_source == "estimated");
-    s.unpriced_requests += u64::from(row.pricing == "unpriced");
-    acc.latency.push(n(Some(row.latency_ms)));
-    if let Some(t) = row.ttfb_ms {
-        acc.ttfb.push(n(Some(t)));
+    s.input_tokens += n(r.input_tokens);
+    s.cached_input_tokens += n(r.cached_input_tokens);
+    s.cache_write_tokens += n(r.cache_write_tokens);
+    s.output_tokens += n(r.output_tokens);
+    s.reasoning_tokens += n(r.reasoning_tokens);
+    s.cost_usd += r.cost_usd.unwrap_or_default();
+    s.estimated_requests += u64::from(r.usage_source == UsageSource::Estimated);
+    s.unpriced_requests += u64::from(r.pricing == PricingStatus::Unpriced);
+    acc.latency.push(r.latency_ms);
+    if let Some(t) = r.ttfb_ms {
+        acc.ttfb.push(t);
     }
 }
 

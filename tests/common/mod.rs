@@ -209,6 +209,8 @@ pub struct Gateway {
     pub ledger_path: PathBuf,
     pub app: Option<tollgate::App>,
     pub dir: tempfile::TempDir,
+    /// `ledger.url` when the ledger is PostgreSQL.
+    ledger_url: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -233,14 +235,26 @@ pub async fn start_gateway_with_clock(
     config: &str,
     clock: Option<tollgate::server::Clock>,
 ) -> Gateway {
-    start_in(tempfile::tempdir().unwrap(), config, clock).await
+    start_in(tempfile::tempdir().unwrap(), config, clock, None).await
+}
+
+/// [`start_gateway`] with its ledger in the PostgreSQL database at `url`.
+pub async fn start_gateway_on_postgres(config: &str, url: &str) -> Gateway {
+    start_in(
+        tempfile::tempdir().unwrap(),
+        config,
+        None,
+        Some(url.to_owned()),
+    )
+    .await
 }
 
 /// Write `config` as `dir/tollgate.toml`, with the harness's `[ledger]` (in `dir`) and
 /// short `[upstream]` deadlines in front of it.
-fn write_config_in(dir: &Path, config: &str) -> PathBuf {
+fn write_config_in(dir: &Path, config: &str, ledger_url: Option<&str>) -> PathBuf {
+    let url = ledger_url.map_or(String::new(), |u| format!("url = {u:?}\n"));
     let text = format!(
-        "[ledger]\npath = {:?}\nflush_interval = \"20ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nidle_timeout = \"5s\"\n{config}",
+        "[ledger]\npath = {:?}\n{url}flush_interval = \"20ms\"\n[upstream]\nfirst_byte_timeout = \"2s\"\nidle_timeout = \"5s\"\n{config}",
         dir.join("ledger.db").display().to_string()
     );
     let path = dir.join("tollgate.toml");
@@ -253,11 +267,12 @@ async fn start_in(
     dir: tempfile::TempDir,
     config: &str,
     clock: Option<tollgate::server::Clock>,
+    ledger_url: Option<String>,
 ) -> Gateway {
     let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prices.toml");
     std::fs::copy(catalog, dir.path().join("prices.toml")).unwrap();
     let ledger_path = dir.path().join("ledger.db");
-    let path = write_config_in(dir.path(), config);
+    let path = write_config_in(dir.path(), config, ledger_url.as_deref());
     let raw = tollgate::config::load(&path, vec![]).unwrap();
     let settings =
         tollgate::config::validate(raw, dir.path(), &|n| Some(format!("secret-{n}"))).unwrap();
@@ -289,6 +304,7 @@ async fn start_in(
         ledger_path,
         app: Some(app),
         dir,
+        ledger_url,
         stop: Some(tx),
         task: Some(task),
     }
@@ -297,7 +313,7 @@ async fn start_in(
 impl Gateway {
     /// Rewrite this gateway's config file (same ledger); returns its path.
     pub fn write_config(&self, config: &str) -> PathBuf {
-        write_config_in(self.dir.path(), config)
+        write_config_in(self.dir.path(), config, self.ledger_url.as_deref())
     }
 
     /// Validated settings for `config` in this gateway's folder (secrets resolve to
@@ -312,7 +328,7 @@ impl Gateway {
     pub async fn restart(mut self, config: &str) -> Gateway {
         self.stop().await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        start_in(dir, config, None).await
+        start_in(dir, config, None, self.ledger_url.take()).await
     }
 
     /// Stop serving and flush the ledger.

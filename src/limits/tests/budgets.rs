@@ -172,8 +172,8 @@ async fn rebuild_from_the_ledger_gives_exactly_today_and_this_month() {
     let now = utc("2025-03-15T12:00:00Z");
     // Spend tracked before the rebuild is replaced, not added to.
     limits.charge(A, Some(dec!(0.9)), 0, now);
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    limits.rebuild_from_ledger(&conn, now).unwrap();
+    let store = crate::ledger::LedgerStore::Sqlite(path.clone());
+    limits.rebuild_from_ledger(&store, now).await.unwrap();
 
     assert_eq!(
         spent(&limits, A, now),

@@ -1,0 +1,371 @@
+//! The PostgreSQL ledger, for fleets: every replica writes its records into one
+//! `requests` table and every replica's usage API reads all of them. Chosen by a
+//! `postgres://` URL in `ledger.url`.
+//!
+//! Each record is stored twice over: the columns operators filter and sum on
+//! (times, key, model, provider, jurisdiction, tokens, cost as exact `NUMERIC`) and
+//! the whole record as `json`, which is what tollgate reads back, so a record round
+//! trips exactly, field for field, without a second decoder to keep in step with
+//! SQLite's. The schema is migrated at start-up under an advisory lock, so replicas
+//! starting together do not race. Writes go through a small connection pool; a
+//! database that is down fails the batch, which the writer keeps and retries.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rust_decimal::Decimal;
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::NoTls;
+
+use super::scan::Filter;
+use super::{LedgerError, LedgerSink, UsageRecord};
+
+/// Schema migrations; entry `n` takes the stored version from `n` to `n + 1`. Append only.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE requests (
+        request_id TEXT PRIMARY KEY,
+        created_at TIMESTAMPTZ NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        key_name TEXT NOT NULL,
+        logical_model TEXT,
+        provider TEXT,
+        region TEXT,
+        jurisdiction TEXT,
+        processing_scope TEXT,
+        input_tokens BIGINT,
+        cached_input_tokens BIGINT,
+        cache_write_tokens BIGINT,
+        output_tokens BIGINT,
+        reasoning_tokens BIGINT,
+        usage_source TEXT NOT NULL,
+        cost_usd NUMERIC,
+        pricing TEXT NOT NULL,
+        latency_ms BIGINT NOT NULL,
+        ttfb_ms BIGINT,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        error_code TEXT,
+        record JSON NOT NULL
+    );
+    CREATE INDEX requests_created_at_ms ON requests (created_at_ms);
+    CREATE INDEX requests_key_name ON requests (key_name, created_at_ms);
+    CREATE INDEX requests_logical_model ON requests (logical_model, created_at_ms);
+"];
+
+/// Any number: the lock only has to be the same for every tollgate migrating this database.
+const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
+
+const INSERT: &str = "INSERT INTO requests (
+        request_id, created_at, created_at_ms, key_name, logical_model, provider, region,
+        jurisdiction, processing_scope, input_tokens, cached_input_tokens,
+        cache_write_tokens, output_tokens, reasoning_tokens, usage_source, cost_usd,
+        pricing, latency_ms, ttfb_ms, status, outcome, error_code, record)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+        $18, $19, $20, $21, $22, $23)
+    ON CONFLICT (request_id) DO NOTHING";
+
+const SELECT_RANGE: &str = "SELECT record FROM requests
+    WHERE created_at_ms >= $1 AND created_at_ms < $2
+      AND ($3::TEXT IS NULL OR key_name = $3) AND ($4::TEXT IS NULL OR logical_model = $4)
+    ORDER BY created_at_ms, request_id";
+
+const SELECT_PAGE: &str = "SELECT record FROM requests
+    WHERE created_at_ms >= $1 AND created_at_ms < $2
+      AND ($3::TEXT IS NULL OR key_name = $3) AND ($4::TEXT IS NULL OR logical_model = $4)
+      AND ($5::BIGINT IS NULL OR created_at_ms < $5 OR (created_at_ms = $5 AND request_id < $6))
+    ORDER BY created_at_ms DESC, request_id DESC
+    LIMIT $7";
+
+const SELECT_SPEND: &str = "SELECT key_name, created_at_ms, cost_usd FROM requests
+    WHERE cost_usd IS NOT NULL AND created_at_ms >= $1 AND created_at_ms < $2";
+
+/// Connections a replica keeps to the ledger database: one writer and a few readers.
+const POOL_SIZE: usize = 4;
+
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A pooled PostgreSQL ledger. Cheap to clone; every clone shares the pool.
+#[derive(Clone)]
+pub struct PostgresLedger {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: never shown.
+        f.debug_struct("PostgresLedger").finish_non_exhaustive()
+    }
+}
+
+fn pg_err(op: &'static str) -> impl Fn(tokio_postgres::Error) -> LedgerError {
+    move |e| LedgerError::Postgres {
+        op,
+        message: describe(&e),
+    }
+}
+
+/// The server's own message where there is one (it never contains the URL).
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+impl PostgresLedger {
+    /// Connect to `url` and migrate the schema. Fails when the database cannot be
+    /// reached: a fleet replica should not start without its ledger.
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| LedgerError::Postgres {
+                    op: "parse the URL",
+                    message: e.to_string(),
+                })?;
+        if config.get_connect_timeout().is_none() {
+            // A database host that is gone should fail a batch, not hang the writer.
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the database dropped while down is noticed and replaced.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| LedgerError::Postgres {
+                op: "build the pool",
+                message: e.to_string(),
+            })?;
+        let ledger = Self { pool };
+        ledger.migrate().await?;
+        Ok(ledger)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, LedgerError> {
+        self.pool.get().await.map_err(|e| LedgerError::Postgres {
+            op: "connect",
+            message: match e {
+                deadpool_postgres::PoolError::Backend(e) => describe(&e),
+                other => other.to_string(),
+            },
+        })
+    }
+
+    async fn migrate(&self) -> Result<(), LedgerError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err("migrate"))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_err("migrate"))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS tollgate_schema (version INTEGER NOT NULL);
+             INSERT INTO tollgate_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM tollgate_schema);",
+        )
+        .await
+        .map_err(pg_err("migrate"))?;
+        let found: i32 = tx
+            .query_one("SELECT version FROM tollgate_schema", &[])
+            .await
+            .map_err(pg_err("migrate"))?
+            .get(0);
+        let supported = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+        if found > supported {
+            return Err(LedgerError::SchemaTooNew {
+                path: "postgresql ledger".into(),
+                found: found.into(),
+                supported: supported.into(),
+            });
+        }
+        let start = usize::try_from(found).unwrap_or(0);
+        for step in MIGRATIONS.get(start..).unwrap_or_default() {
+            tx.batch_execute(step).await.map_err(pg_err("migrate"))?;
+        }
+        tx.execute("UPDATE tollgate_schema SET version = $1", &[&supported])
+            .await
+            .map_err(pg_err("migrate"))?;
+        tx.commit().await.map_err(pg_err("migrate"))
+    }
+
+    /// Every record matching `filter`, oldest first.
+    pub async fn records(&self, filter: &Filter) -> Result<Vec<UsageRecord>, LedgerError> {
+        let client = self.client().await?;
+        let (from, to) = bounds(filter.from, filter.to);
+        let rows = client
+            .query(
+                SELECT_RANGE,
+                &[&from, &to, &filter.key_name, &filter.logical_model],
+            )
+            .await
+            .map_err(pg_err("read"))?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Up to `fetch` records matching `filter`, newest first, strictly before `cursor`
+    /// (`created_at_ms`, `request_id`) when given.
+    pub async fn page(
+        &self,
+        filter: &Filter,
+        cursor: Option<(i64, String)>,
+        fetch: i64,
+    ) -> Result<Vec<UsageRecord>, LedgerError> {
+        let client = self.client().await?;
+        let (from, to) = bounds(filter.from, filter.to);
+        let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+        let rows = client
+            .query(
+                SELECT_PAGE,
+                &[
+                    &from,
+                    &to,
+                    &filter.key_name,
+                    &filter.logical_model,
+                    &at,
+                    &id,
+                    &fetch,
+                ],
+            )
+            .await
+            .map_err(pg_err("read"))?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// `(key name, created_at_ms, cost)` of every priced record in `[from_ms, to_ms)`,
+    /// for rebuilding budgets.
+    pub async fn spend_rows(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(String, i64, Decimal)>, LedgerError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(SELECT_SPEND, &[&from_ms, &to_ms])
+            .await
+            .map_err(pg_err("read"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+}
+
+impl LedgerSink for PostgresLedger {
+    async fn write_batch(&self, batch: &[UsageRecord]) -> Result<(), LedgerError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err("write"))?;
+        let insert = tx.prepare_cached(INSERT).await.map_err(pg_err("write"))?;
+        let columns: Vec<Columns<'_>> = batch.iter().map(Columns::of).collect();
+        // Queued together, the inserts are pipelined over the one connection.
+        let inserts = columns.iter().map(|c| {
+            let params = c.params();
+            let tx = &tx;
+            let insert = &insert;
+            async move { tx.execute(insert, &params).await }
+        });
+        futures_util::future::try_join_all(inserts)
+            .await
+            .map_err(pg_err("write"))?;
+        tx.commit().await.map_err(pg_err("write"))
+    }
+
+    async fn find(&self, request_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT record FROM requests WHERE request_id = $1",
+                &[&request_id],
+            )
+            .await
+            .map_err(pg_err("read"))?;
+        row.as_ref().map(decode).transpose()
+    }
+}
+
+/// One record's column values, borrowed for the insert.
+struct Columns<'a> {
+    r: &'a UsageRecord,
+    created_at_ms: i64,
+    tokens: [Option<i64>; 5],
+    latency_ms: i64,
+    ttfb_ms: Option<i64>,
+    status: i32,
+    usage_source: &'static str,
+    pricing: &'static str,
+    outcome: &'static str,
+    record: Json<&'a UsageRecord>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(r: &'a UsageRecord) -> Self {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            r,
+            created_at_ms: r.created_at.timestamp_millis(),
+            tokens: [
+                r.input_tokens,
+                r.cached_input_tokens,
+                r.cache_write_tokens,
+                r.output_tokens,
+                r.reasoning_tokens,
+            ]
+            .map(|t| t.map(int)),
+            latency_ms: int(r.latency_ms),
+            ttfb_ms: r.ttfb_ms.map(int),
+            status: i32::from(r.status),
+            usage_source: r.usage_source.as_str(),
+            pricing: r.pricing.as_str(),
+            outcome: r.outcome.as_str(),
+            record: Json(r),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 23] {
+        let r = self.r;
+        [
+            &r.request_id,
+            &r.created_at,
+            &self.created_at_ms,
+            &r.key_name,
+            &r.logical_model,
+            &r.provider,
+            &r.region,
+            &r.jurisdiction,
+            &r.processing_scope,
+            &self.tokens[0],
+            &self.tokens[1],
+            &self.tokens[2],
+            &self.tokens[3],
+            &self.tokens[4],
+            &self.usage_source,
+            &r.cost_usd,
+            &self.pricing,
+            &self.latency_ms,
+            &self.ttfb_ms,
+            &self.status,
+            &self.outcome,
+            &r.error_code,
+            &self.record,
+        ]
+    }
+}
+
+/// `[from, to)` in milliseconds; open ends become the widest range.
+fn bounds(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> (i64, i64) {
+    (
+        from.map_or(i64::MIN, |t| t.timestamp_millis()),
+        to.map_or(i64::MAX, |t| t.timestamp_millis()),
+    )
+}
+
+fn decode(row: &tokio_postgres::Row) -> Result<UsageRecord, LedgerError> {
+    let Json(record): Json<UsageRecord> =
+        row.try_get(0).map_err(|e| LedgerError::InvalidValue {
+            column: "record",
+            value: e.to_string(),
+        })?;
+    Ok(record)
+}

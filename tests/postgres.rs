@@ -1,0 +1,410 @@
+//! The PostgreSQL ledger of a fleet: two gateways (two replicas, in one test process,
+//! each with its own writer and pool) write into one database, and the usage API,
+//! the request look-up and `tollgate report` of either see every record of both; and
+//! when the database goes away under load, records wait in the queue (`/readyz` says
+//! so) and all land once it is back.
+//!
+//! The tests need a PostgreSQL at `TOLLGATE_TEST_POSTGRES_URL` (`.ci/run` sets it to
+//! the local server, starting it if needed) and are skipped, saying so, when it is
+//! unset. Each test creates its own database and drops it at the end.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test helpers: a failed step fails the test, and a skip is said on stderr"
+)]
+
+mod common;
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// A fresh database on the test server, dropped with the value.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL is unset, so there is no PostgreSQL for the fleet ledger");
+            return None;
+        };
+        let name = format!("tollgate_test_{}", uuid::Uuid::now_v7().simple());
+        execute(&admin_url, &format!("CREATE DATABASE {name}")).await;
+        let url = replace_database(&admin_url, &name);
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Number of rows in `requests`.
+    async fn count(&self) -> i64 {
+        let sql = "SELECT count(*) FROM requests";
+        self.client()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Exact sum of `cost_usd` as PostgreSQL's NUMERIC adds it.
+    async fn cost_sum(&self) -> Decimal {
+        let sql = "SELECT COALESCE(sum(cost_usd), 0) FROM requests";
+        self.client()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    async fn drop_now(self) {
+        execute(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )
+        .await;
+    }
+}
+
+async fn execute(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+}
+
+/// `url` with its database path replaced by `name` (query string kept).
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn config(base: &str) -> String {
+    format!(
+        r#"
+[admin]
+api_key = "env:ADMIN"
+
+[[keys]]
+name = "demo"
+hash = "{KEY_HASH}"
+
+[[providers]]
+id = "openai"
+kind = "openai"
+base_url = "{base}"
+api_key = "env:OPENAI"
+region = "openai:us"
+jurisdiction = "US"
+scope = "global"
+
+[[models]]
+name = "o1"
+offers = [{{ provider = "openai", upstream_model = "o1", price = "openai/o1" }}]
+"#
+    )
+}
+
+async fn admin_json(gw: &Gateway, path: &str) -> Value {
+    let resp = Gateway::client()
+        .get(format!("{}{path}", gw.admin_url))
+        .bearer_auth("secret-ADMIN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.unwrap()
+}
+
+/// Send a chat, return its request id and the cost it reported.
+async fn chat(gw: &Gateway) -> (String, Decimal) {
+    let resp = gw.chat(chat_body("o1")).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let id = body["tollgate"]["request_id"].as_str().unwrap().to_owned();
+    let cost = Decimal::from_str(body["tollgate"]["cost_usd"].as_str().unwrap()).unwrap();
+    (id, cost)
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_postgres_ledger() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
+    let config = config(&fake.base_url);
+    // Started together: both migrate the same new database at once.
+    let (a, b) = tokio::join!(
+        start_gateway_on_postgres(&config, &db.url),
+        start_gateway_on_postgres(&config, &db.url)
+    );
+    let mut gws = [a, b];
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        sent.push(chat(&gws[i % 2]).await);
+    }
+    let expected: Decimal = sent.iter().map(|(_, c)| *c).sum();
+    assert!(expected > Decimal::ZERO);
+
+    // Each replica flushes only its own writer: make both durable, then read.
+    for gw in &gws {
+        gw.app
+            .as_ref()
+            .unwrap()
+            .state()
+            .ledger
+            .flush()
+            .await
+            .unwrap();
+    }
+    for gw in &gws {
+        let usage = admin_json(gw, "/admin/usage?from=2000-01-01&group_by=key").await;
+        assert_eq!(usage["totals"]["requests"], 10, "{usage}");
+        assert_eq!(
+            Decimal::from_str(usage["totals"]["cost_usd"].as_str().unwrap()).unwrap(),
+            expected
+        );
+        let page = admin_json(gw, "/admin/requests?from=2000-01-01&limit=4").await;
+        assert_eq!(page["requests"].as_array().unwrap().len(), 4);
+        let mut ids = Vec::new();
+        let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
+        ids.extend(page["requests"].as_array().unwrap().iter().cloned());
+        while let Some(c) = cursor {
+            let next = admin_json(
+                gw,
+                &format!("/admin/requests?from=2000-01-01&limit=4&cursor={c}"),
+            )
+            .await;
+            ids.extend(next["requests"].as_array().unwrap().iter().cloned());
+            cursor = next["next_cursor"].as_str().map(str::to_owned);
+        }
+        assert_eq!(ids.len(), 10, "paging through both replicas' records");
+    }
+    // A record written by replica 0 is served by replica 1, field for field.
+    let (id, cost) = &sent[0];
+    let resp = Gateway::client()
+        .get(format!("{}/v1/tollgate/requests/{id}", gws[1].url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let record: Value = resp.json().await.unwrap();
+    assert_eq!(record["request_id"], id.as_str());
+    assert_eq!(
+        Decimal::from_str(record["cost_usd"].as_str().unwrap()).unwrap(),
+        *cost
+    );
+    // The NUMERIC column holds the exact same money.
+    assert_eq!(db.count().await, 10);
+    assert_eq!(db.cost_sum().await, expected);
+
+    for gw in &mut gws {
+        gw.stop().await;
+    }
+    // `tollgate report` reads the same database through the config's ledger.url.
+    let config_path = gws[0].write_config(&config);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["report", "--config"])
+        .arg(&config_path)
+        .args([
+            "--from",
+            "2000-01-01",
+            "--group-by",
+            "model",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["totals"]["requests"], 10);
+    assert_eq!(
+        Decimal::from_str(report["totals"]["cost_usd"].as_str().unwrap()).unwrap(),
+        expected
+    );
+    db.drop_now().await;
+}
+
+/// A TCP relay in front of PostgreSQL that can be cut (every connection closed, new
+/// ones refused) and restored, as the database going down and coming back looks to
+/// its clients.
+struct Relay {
+    url: String,
+    up: Arc<AtomicBool>,
+    conns: Arc<std::sync::Mutex<JoinSet<()>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target_url: &str) -> Self {
+        let target = host_port(target_url);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = target_url.replacen(&target, &format!("127.0.0.1:{port}"), 1);
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(std::sync::Mutex::new(JoinSet::new()));
+        let accept = {
+            let (up, conns) = (up.clone(), conns.clone());
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !up.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let target = target.clone();
+                    conns.lock().unwrap().spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(&target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                }
+            })
+        };
+        Self {
+            url,
+            up,
+            conns,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.conns.lock().unwrap().abort_all();
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// `host:port` of a PostgreSQL URL (default port 5432).
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = rest.split(['/', '?']).next().unwrap();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+#[tokio::test]
+async fn records_wait_out_a_postgres_outage_and_none_are_lost() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let relay = Relay::start(&db.url).await;
+    let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
+    let mut gw = start_gateway_on_postgres(&config(&fake.base_url), &relay.url).await;
+    let ready = |gw: &Gateway| {
+        let url = format!("{}/readyz", gw.admin_url);
+        async move {
+            Gateway::client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        sent.push(chat(&gw).await);
+    }
+    assert_eq!(ready(&gw).await, 200);
+
+    relay.cut();
+    // Requests keep being served while the ledger cannot be written.
+    for _ in 0..20 {
+        sent.push(chat(&gw).await);
+    }
+    let mut saw_unready = false;
+    for _ in 0..100 {
+        if ready(&gw).await == 503 {
+            saw_unready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saw_unready, "/readyz must say the ledger cannot be written");
+    let queued = gw.app.as_ref().unwrap().state().ledger.queue_depth();
+    assert!(
+        queued > 0,
+        "records wait in the queue while the database is down"
+    );
+
+    relay.restore();
+    let mut recovered = false;
+    for _ in 0..200 {
+        if ready(&gw).await == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "the writer must recover once the database is back"
+    );
+    let dropped = gw.app.as_ref().unwrap().state().ledger.dropped_total();
+    assert_eq!(
+        dropped, 0,
+        "no record may be dropped within the queue bound"
+    );
+    gw.stop().await;
+    assert_eq!(db.count().await, 25);
+    let expected: Decimal = sent.iter().map(|(_, c)| *c).sum();
+    assert_eq!(db.cost_sum().await, expected);
+    drop(relay);
+    db.drop_now().await;
+}
