@@ -67,6 +67,7 @@ trap 'rm -rf "$work"' EXIT
 # Dummy secrets: check-config resolves every env: reference. The catalog is the
 # repository's (the image puts the same file at /etc/tollgate/prices.toml).
 export TOLLGATE_ADMIN_KEY=ci OPENAI_API_KEY=ci AZURE_FOUNDRY_API_KEY=ci
+export TOLLGATE_LEDGER_URL=postgres://ci@127.0.0.1:5432/ci TOLLGATE_REDIS_URL=redis://127.0.0.1:6379/0
 export TOLLGATE__PRICING__CATALOG="$PWD/config/prices.toml"
 target/debug/tollgate check-config deploy/tollgate.fleet.toml
 "$venv/bin/python" - "$work" <<'PY'
