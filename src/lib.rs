@@ -32,7 +32,15 @@ use config::{ConfigError, Settings};
 /// Read and validate a config file, with `TOLLGATE__...` overrides from the process
 /// environment and `env:NAME` secrets from it.
 pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
-    let raw = config::load(path, std::env::vars().collect())?;
+    let (raw, mut problems) = config::load_with_unknown_keys(path, std::env::vars().collect())?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    config::validate(raw, dir, &|name| std::env::var(name).ok())
+    // Unknown keys and invalid values are reported together, not one kind at a time.
+    match config::validate(raw, dir, &|name| std::env::var(name).ok()) {
+        Ok(settings) if problems.is_empty() => Ok(settings),
+        Ok(_) => Err(ConfigError { problems }),
+        Err(e) => {
+            problems.extend(e.problems);
+            Err(ConfigError { problems })
+        }
+    }
 }

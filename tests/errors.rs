@@ -313,3 +313,34 @@ async fn unknown_request_fields_pass_through_untouched() {
     assert_eq!(sent["temperature"], json!(0.25));
     gw.stop().await;
 }
+
+#[test]
+fn check_config_reports_unknown_keys_and_invalid_values_together_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prices.toml");
+    std::fs::copy(catalog, dir.path().join("prices.toml")).unwrap();
+    let config = one_offer_config(
+        "openai",
+        "http://127.0.0.1:9",
+        "regoin = \"typo\"",
+        "China",
+        "o1",
+        "o1",
+        None,
+    );
+    let path = dir.path().join("tollgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&path)
+        .env("P1_KEY", "set")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("providers[0].regoin: unknown key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("providers[0].jurisdiction"), "{stderr}");
+}

@@ -259,6 +259,22 @@ pub struct RawOffer {
 ///
 /// Unknown keys anywhere in the file are all reported together, with their paths.
 pub fn load(path: &Path, env_vars: Vec<(String, String)>) -> Result<RawConfig, ConfigError> {
+    let (raw, unknown) = load_with_unknown_keys(path, env_vars)?;
+    if unknown.is_empty() {
+        Ok(raw)
+    } else {
+        Err(ConfigError { problems: unknown })
+    }
+}
+
+/// [`load`], except that unknown keys do not stop it: the values read are returned
+/// with one problem per unknown key, so that validation can add its own problems and
+/// `check-config` reports everything at once. A value of the wrong type still stops
+/// here, since there is then no value to validate.
+pub fn load_with_unknown_keys(
+    path: &Path,
+    env_vars: Vec<(String, String)>,
+) -> Result<(RawConfig, Vec<String>), ConfigError> {
     let file = config::File::from(path).format(config::FileFormat::Toml);
     let env_map: std::collections::HashMap<String, String> = env_vars
         .into_iter()
@@ -289,8 +305,7 @@ pub fn load(path: &Path, env_vars: Vec<(String, String)>) -> Result<RawConfig, C
         })
         .collect();
     match result {
-        Ok(raw) if problems.is_empty() => Ok(raw),
-        Ok(_) => Err(ConfigError { problems }),
+        Ok(raw) => Ok((raw, problems)),
         Err(e) => {
             problems.push(format!(
                 "{}: {}",
