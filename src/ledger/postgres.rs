@@ -10,7 +10,6 @@
 //! starting together do not race. Writes go through a small connection pool; a
 //! database that is down fails the batch, which the writer keeps and retries.
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rust_decimal::Decimal;
 use tokio_postgres::types::{Json, ToSql};
@@ -194,7 +193,7 @@ impl PostgresLedger {
     /// Every record matching `filter`, oldest first.
     pub async fn records(&self, filter: &Filter) -> Result<Vec<UsageRecord>, LedgerError> {
         let client = self.client().await?;
-        let (from, to) = bounds(filter.from, filter.to);
+        let (from, to) = filter.bounds_ms();
         let rows = client
             .query(
                 SELECT_RANGE,
@@ -214,7 +213,7 @@ impl PostgresLedger {
         fetch: i64,
     ) -> Result<Vec<UsageRecord>, LedgerError> {
         let client = self.client().await?;
-        let (from, to) = bounds(filter.from, filter.to);
+        let (from, to) = filter.bounds_ms();
         let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(at), Some(id)));
         let rows = client
             .query(
@@ -351,14 +350,6 @@ impl<'a> Columns<'a> {
             &self.record,
         ]
     }
-}
-
-/// `[from, to)` in milliseconds; open ends become the widest range.
-fn bounds(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> (i64, i64) {
-    (
-        from.map_or(i64::MIN, |t| t.timestamp_millis()),
-        to.map_or(i64::MAX, |t| t.timestamp_millis()),
-    )
 }
 
 fn decode(row: &tokio_postgres::Row) -> Result<UsageRecord, LedgerError> {

@@ -27,6 +27,16 @@ pub struct Filter {
     pub logical_model: Option<String>,
 }
 
+impl Filter {
+    /// `[from, to)` in Unix milliseconds; open ends become the widest range.
+    pub fn bounds_ms(&self) -> (i64, i64) {
+        (
+            self.from.map_or(i64::MIN, |t| t.timestamp_millis()),
+            self.to.map_or(i64::MAX, |t| t.timestamp_millis()),
+        )
+    }
+}
+
 const SELECT_RANGE: &str = "SELECT * FROM requests
     WHERE created_at_ms >= ?1 AND created_at_ms < ?2
       AND (?3 IS NULL OR key_name = ?3)
@@ -78,8 +88,7 @@ pub fn spend_rows(
 /// Every record matching `filter`, oldest first. Blocking.
 pub fn records(path: &Path, filter: &Filter) -> Result<Vec<UsageRecord>, LedgerError> {
     let conn = open(path)?;
-    let from = filter.from.map_or(i64::MIN, |t| t.timestamp_millis());
-    let to = filter.to.map_or(i64::MAX, |t| t.timestamp_millis());
+    let (from, to) = filter.bounds_ms();
     let mut stmt = conn.prepare(SELECT_RANGE).map_err(sql_err("read"))?;
     let mut rows = stmt
         .query(rusqlite::params![
@@ -89,11 +98,7 @@ pub fn records(path: &Path, filter: &Filter) -> Result<Vec<UsageRecord>, LedgerE
             filter.logical_model
         ])
         .map_err(sql_err("read"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(sql_err("read"))? {
-        out.push(decode(row)?);
-    }
-    Ok(out)
+    decode_all(&mut rows)
 }
 
 const SELECT_PAGE: &str = "SELECT * FROM requests
@@ -112,8 +117,7 @@ pub fn page(
     fetch: i64,
 ) -> Result<Vec<UsageRecord>, LedgerError> {
     let conn = open(path)?;
-    let from = filter.from.map_or(i64::MIN, |t| t.timestamp_millis());
-    let to = filter.to.map_or(i64::MAX, |t| t.timestamp_millis());
+    let (from, to) = filter.bounds_ms();
     let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let mut stmt = conn.prepare(SELECT_PAGE).map_err(sql_err("read"))?;
     let mut rows = stmt
@@ -127,6 +131,10 @@ pub fn page(
             fetch
         ])
         .map_err(sql_err("read"))?;
+    decode_all(&mut rows)
+}
+
+fn decode_all(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<UsageRecord>, LedgerError> {
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err("read"))? {
         out.push(decode(row)?);
