@@ -1,6 +1,11 @@
 //! The only outbound I/O: one pooled reqwest client for every upstream, the
 //! first-byte deadline, and classifying what came back. Failover order and what to
 //! tell the client are decided by the caller (`server::chat`).
+//!
+//! Redirects are never followed: a request (and the provider secret in its headers)
+//! goes only to the configured scheme, host and port, and a 3xx is a failed attempt.
+//! An upstream's `retry-after` is clamped to `upstream.max_retry_after` here, so no
+//! consumer ever sees an unbounded wait.
 
 use std::time::Duration;
 
@@ -30,14 +35,31 @@ pub enum AttemptError {
     /// The upstream's answer broke off or was malformed.
     #[error("the upstream's answer was unusable: {0}")]
     Protocol(&'static str),
+    /// The upstream answered with a redirect (the status), which is never followed.
+    #[error("the upstream answered with a redirect ({0}), which is never followed")]
+    Redirect(u16),
 }
 
 impl AttemptError {
     /// Whether the next offer should be tried.
     pub fn is_retryable(&self) -> bool {
         match self {
-            AttemptError::Connect | AttemptError::Timeout | AttemptError::Protocol(_) => true,
+            AttemptError::Connect
+            | AttemptError::Timeout
+            | AttemptError::Protocol(_)
+            | AttemptError::Redirect(_) => true,
             AttemptError::Failed(f) => f.is_retryable(),
+        }
+    }
+
+    /// A closed label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            AttemptError::Connect => "connect",
+            AttemptError::Timeout => "timeout",
+            AttemptError::Failed(_) => "status",
+            AttemptError::Protocol(_) => "protocol",
+            AttemptError::Redirect(_) => "redirect",
         }
     }
 }
@@ -60,6 +82,7 @@ pub struct Upstream {
     client: reqwest::Client,
     first_byte_timeout: Duration,
     body_timeout: Duration,
+    max_retry_after: Duration,
 }
 
 impl Upstream {
@@ -70,11 +93,16 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            // Following a redirect would re-send the prompt (and Azure's `api-key`,
+            // which reqwest does not strip across hosts) to a host nobody configured,
+            // possibly in another jurisdiction or over cleartext.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             client,
             first_byte_timeout: settings.first_byte_timeout,
             body_timeout: settings.idle_timeout,
+            max_retry_after: settings.max_retry_after,
         })
     }
 
@@ -96,13 +124,18 @@ impl Upstream {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            // Its body and `location` are not read: nothing of it reaches anyone.
+            return Err(AttemptError::Redirect(status));
+        }
         let headers = resp.headers().clone();
         let body = read_capped(resp, MAX_ERROR_BODY, self.body_timeout)
             .await
             .unwrap_or_default();
-        Err(AttemptError::Failed(UpstreamFailure::from_response(
-            status, &headers, &body,
-        )))
+        let mut failure = UpstreamFailure::from_response(status, &headers, &body);
+        let max_secs = self.max_retry_after.as_secs();
+        failure.retry_after_secs = failure.retry_after_secs.map(|s| s.min(max_secs));
+        Err(AttemptError::Failed(failure))
     }
 
     /// A non-streaming call: the whole JSON body.

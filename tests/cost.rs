@@ -45,7 +45,9 @@ async fn one_request(
 #[tokio::test]
 async fn o1_with_cached_and_reasoning_tokens_costs_exactly() {
     // (2385-2304)·15 + 2304·7.5 + 2535·60 = 1215 + 17280 + 152100 = 170595 µ$ per 1M → 0.170595
-    let body = json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "Think hard."}]});
+    // The limit is above the fixture's 2535 output tokens: output beyond the request's
+    // own limit would be implausible and billed from tollgate's count instead.
+    let body = json!({"model": "m", "max_tokens": 4000, "messages": [{"role": "user", "content": "Think hard."}]});
     let (fake, headers, answer, rows) = one_request(
         "openai",
         "",
@@ -79,7 +81,7 @@ async fn o1_with_cached_and_reasoning_tokens_costs_exactly() {
     // o1 refuses max_tokens: the adapter renamed it, and authenticated with the provider key.
     let sent = &fake.received()[0];
     assert_eq!(sent.path_and_query, "/chat/completions");
-    assert_eq!(sent.body["max_completion_tokens"], 100);
+    assert_eq!(sent.body["max_completion_tokens"], 4000);
     assert!(sent.body.get("max_tokens").is_none());
     assert_eq!(sent.headers["authorization"], "Bearer secret-P1_KEY");
 }

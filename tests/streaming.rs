@@ -132,7 +132,10 @@ async fn azure_prompt_filter_chunk_is_hidden_and_usage_is_metered() {
         "/openai/deployments/o3-mini/chat/completions?api-version=2024-12-01-preview"
     );
     assert_eq!(sent.headers["api-key"], "secret-P1_KEY");
+    // The client did not ask for usage: tollgate asked for it, so it is still reported.
+    assert_eq!(sent.body["stream_options"]["include_usage"], true);
     let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["usage_source"], "reported");
     assert_eq!(rows[0]["cached_input_tokens"], 1024);
     assert_eq!(rows[0]["reasoning_tokens"], 256);
     // (1200-1024)·1.10 + 1024·0.55 + 300·4.40 = 193.6 + 563.2 + 1320 = 2076.8 → 0.0020768
@@ -173,6 +176,40 @@ async fn deepseek_keep_alives_pass_and_usage_on_the_finish_chunk_is_read() {
         ),
         (json!(6), json!(1552), json!(199))
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn deepseek_stream_without_include_usage_is_billed_from_its_reported_usage() {
+    let fake = FakeUpstream::start(Reply::sse_events(&fixture("deepseek/chat_stream.sse"))).await;
+    let config = one_offer_config(
+        "deepseek",
+        &fake.base_url,
+        "",
+        "CN",
+        "m",
+        "deepseek-reasoner",
+        Some("deepseek/deepseek-reasoner"),
+    );
+    // Inside the 2025-01-20 row's period: one all-day price.
+    let at = chrono::DateTime::parse_from_rfc3339("2025-02-01T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let mut gw = start_gateway_at(&config, Some(at)).await;
+    let parsed = chunks(&sse_data(gw.chat(stream_body(false)).await).await);
+    assert!(parsed.iter().all(|c| c.get("usage").is_none()));
+    assert!(parsed.iter().all(|c| c.get("tollgate").is_none()));
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["usage_source"], "reported");
+    assert_eq!(
+        (
+            rows[0]["input_tokens"].clone(),
+            rows[0]["output_tokens"].clone()
+        ),
+        (json!(6), json!(1552))
+    );
+    // 6·0.55 + 1552·2.19 = 3.3 + 3398.88 = 3402.18 per 1M → 0.00340218
+    assert_eq!(rows[0]["cost_usd"], "0.00340218");
     gw.stop().await;
 }
 

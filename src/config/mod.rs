@@ -115,6 +115,10 @@ pub struct RawUpstream {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: std::time::Duration,
     pub max_attempts: u32,
+    /// The longest an upstream's `retry-after` may hold an offer off; longer (or
+    /// absurd) values are clamped to it.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: std::time::Duration,
 }
 
 impl Default for RawUpstream {
@@ -124,6 +128,7 @@ impl Default for RawUpstream {
             first_byte_timeout: std::time::Duration::from_secs(120),
             idle_timeout: std::time::Duration::from_secs(300),
             max_attempts: 3,
+            max_retry_after: std::time::Duration::from_secs(3600),
         }
     }
 }

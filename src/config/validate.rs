@@ -56,6 +56,8 @@ pub struct Settings {
     pub price_max_age: Option<Duration>,
     /// `[limits] redis_url` and its options; `None` keeps limits in this process.
     pub shared_limits: Option<super::limits::SharedLimitsSettings>,
+    /// `upstream.max_retry_after`: the cap on an upstream's `retry-after`.
+    pub max_retry_after: Duration,
 }
 
 /// Log output shape.
@@ -317,6 +319,7 @@ pub fn validate(
         comparison_groups,
         price_max_age: raw.pricing.max_age,
         shared_limits,
+        max_retry_after: raw.upstream.max_retry_after,
     })
 }
 

@@ -81,19 +81,28 @@ pub enum UsageSource {
     Reported,
     /// tollgate counted them with the model's tokenizer.
     Estimated,
+    /// The provider reported usage that could not be true (see
+    /// `metering::plausible`); tollgate counted them with the model's tokenizer instead.
+    Implausible,
     /// No usage exists (no provider was reached).
     None,
 }
 
 impl UsageSource {
     /// Every variant, for parsing and tests.
-    pub const ALL: [Self; 3] = [Self::Reported, Self::Estimated, Self::None];
+    pub const ALL: [Self; 4] = [
+        Self::Reported,
+        Self::Estimated,
+        Self::Implausible,
+        Self::None,
+    ];
 
     /// The snake_case name, as serialized and stored.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reported => "reported",
             Self::Estimated => "estimated",
+            Self::Implausible => "implausible",
             Self::None => "none",
         }
     }

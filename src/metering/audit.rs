@@ -165,8 +165,8 @@ impl Auditor {
         let Some((_, rep, cnt)) = self.drift.iter().find(|(id, _, _)| id == provider) else {
             return;
         };
-        let rep_total = rep.fetch_add(reported, Ordering::Relaxed) + reported;
-        let cnt_total = cnt.fetch_add(counted, Ordering::Relaxed) + counted;
+        let rep_total = saturating_add(rep, reported);
+        let cnt_total = saturating_add(cnt, counted);
         price_metrics::set_drift_ratio(provider, rep_total, cnt_total);
     }
 }
@@ -187,5 +187,18 @@ pub fn verifiable_pair(r: &UsageRecord) -> Option<(u64, u64)> {
         }
         _ => (0, 0),
     };
-    Some((reported_in + reported_out, counted_in + counted_out))
+    Some((
+        reported_in.saturating_add(reported_out),
+        counted_in.saturating_add(counted_out),
+    ))
+}
+
+/// Add to a running total without wrapping; returns the new total.
+fn saturating_add(cell: &AtomicU64, n: u64) -> u64 {
+    let old = cell
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+            Some(t.saturating_add(n))
+        })
+        .unwrap_or_else(|t| t);
+    old.saturating_add(n)
 }

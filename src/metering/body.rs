@@ -7,8 +7,14 @@
 //!
 //! Relay rules: chunks with empty `choices` (OpenAI's usage-only chunk, Azure's
 //! leading `prompt_filter_results` chunk) are hidden from clients that did not ask
-//! for usage; for clients that did, the chunk carrying usage also carries the
-//! `tollgate` object. Everything else passes through as the upstream sent it.
+//! for usage. For clients that did, a chunk carrying usage is held back (one event at
+//! most) until the next event shows whether it was the last one: the last, followed
+//! only by `[DONE]` or the end of the stream, carries tollgate's own `tollgate`
+//! object, priced exactly as the ledger record is. For clients that did not ask, any
+//! `usage` (there only because tollgate asked the upstream for it) is removed. An
+//! upstream's own `tollgate` key is removed from every chunk. A chunk that needs none
+//! of this is relayed byte for byte as the upstream sent it: only chunks that change
+//! are re-encoded.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -54,6 +60,10 @@ pub struct MeteredBody {
     usage: Usage,
     output: OutputTokenCounter,
     saw_done: bool,
+    /// A usage chunk waiting to learn whether it is the last (clients that asked for usage).
+    held: Option<SseEvent>,
+    /// Usage settled once, for the held chunk's object and the record alike.
+    settled: Option<(Usage, UsageSource)>,
     /// Set when the upstream's stream ended (or broke): the end of the upstream's time.
     upstream_ended: Option<tokio::time::Instant>,
     idle: Pin<Box<tokio::time::Sleep>>,
@@ -76,6 +86,8 @@ impl MeteredBody {
             usage: Usage::default(),
             output: OutputTokenCounter::new(tokenizer),
             saw_done: false,
+            held: None,
+            settled: None,
             upstream_ended: None,
             idle: Box::pin(tokio::time::sleep(setup.idle_timeout)),
             setup: Some(setup),
@@ -90,6 +102,7 @@ impl MeteredBody {
                 SseFrame::Comment(text) => out.extend_from_slice(&sse::encode_comment(text)),
                 SseFrame::Event(ev) if ev.is_done() => {
                     self.saw_done = true;
+                    self.release_held(out, true);
                     out.extend_from_slice(&sse::encode_event(ev));
                 }
                 SseFrame::Event(ev) => self.relay_event(ev, out),
@@ -101,8 +114,10 @@ impl MeteredBody {
 
     fn relay_event(&mut self, ev: &SseEvent, out: &mut BytesMut) {
         let Ok(view) = serde_json::from_str::<ChunkView<'_>>(&ev.data) else {
-            // Not a chat chunk (or an upstream error event): pass it on untouched.
-            out.extend_from_slice(&sse::encode_event(ev));
+            // Not a chat chunk (an upstream error event, or one serde refuses, e.g. with
+            // a duplicated key): relayed in order, minus any `tollgate` object.
+            self.release_held(out, false);
+            relay(ev, rewrite(&ev.data, None, false), out);
             return;
         };
         for choice in view.choices.iter().flatten() {
@@ -117,38 +132,66 @@ impl MeteredBody {
         }
         let usage = view.usage.as_ref().filter(|u| u.is_object());
         let Some(setup) = &self.setup else { return };
+        let wants_usage_chunk = setup.wants_usage_chunk;
         if let Some(u) = usage {
             self.usage.merge_max(&setup.adapter.usage_from_wire(u));
         }
         let has_no_choices = view.choices.as_ref().is_some_and(Vec::is_empty);
-        if !setup.wants_usage_chunk {
-            if !has_no_choices {
-                out.extend_from_slice(&sse::encode_event(ev));
-            }
+        if wants_usage_chunk && usage.is_some() {
+            self.release_held(out, false);
+            self.held = Some(ev.clone());
             return;
         }
-        match (usage, serde_json::from_str::<Value>(&ev.data)) {
-            (Some(_), Ok(Value::Object(mut chunk))) if self.usage.is_complete() => {
-                let priced = finalize::price(
-                    &setup.meter.prices,
-                    &setup.facts,
-                    self.usage,
-                    UsageSource::Reported,
-                );
-                chunk.insert("tollgate".into(), finalize::summary(&setup.facts, &priced));
-                let data = serde_json::to_string(&chunk).unwrap_or_else(|_| ev.data.clone());
-                out.extend_from_slice(&sse::encode_event(&SseEvent { data, ..ev.clone() }));
-            }
-            _ => out.extend_from_slice(&sse::encode_event(ev)),
+        self.release_held(out, false);
+        if wants_usage_chunk || !has_no_choices {
+            // Usage the client did not ask for exists only because tollgate asked the
+            // upstream for it (DeepSeek puts it on the finish chunk): it is removed.
+            let strip_usage = usage.is_some();
+            let changed = (view.tollgate || strip_usage)
+                .then(|| rewrite(&ev.data, None, strip_usage))
+                .flatten();
+            relay(ev, changed, out);
         }
+    }
+
+    /// Relay the held usage chunk, if any: with tollgate's object when it proved to be
+    /// the last, stripped of any upstream `tollgate` key otherwise.
+    fn release_held(&mut self, out: &mut BytesMut, is_last: bool) {
+        let Some(ev) = self.held.take() else { return };
+        let object = if is_last { self.summary() } else { None };
+        let changed = rewrite(&ev.data, object, false);
+        relay(&ev, changed, out);
+    }
+
+    /// tollgate's object for the usage settled so far (settled once).
+    fn summary(&mut self) -> Option<Value> {
+        let (usage, source) = self.settle()?;
+        let setup = self.setup.as_ref()?;
+        let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
+        Some(finalize::summary(&setup.facts, &priced))
+    }
+
+    /// Settle usage once; later calls return the same answer.
+    fn settle(&mut self) -> Option<(Usage, UsageSource)> {
+        if self.settled.is_none() {
+            let setup = self.setup.as_ref()?;
+            self.settled = Some(Meter::settle(
+                &setup.facts,
+                self.usage,
+                Some(&mut self.output),
+            ));
+        }
+        self.settled
     }
 
     /// Write the record, once.
     fn finish(&mut self, outcome: Outcome, error_code: Option<&'static str>) {
+        let Some((usage, source)) = self.settle() else {
+            return;
+        };
         let Some(setup) = self.setup.take() else {
             return;
         };
-        let (usage, source) = Meter::settle(&setup.facts, self.usage, Some(&mut self.output));
         let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
         let ending = Ending {
             status: 200,
@@ -181,9 +224,11 @@ impl MeteredBody {
     }
 
     fn fail(&mut self, message: &str) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let bytes = self.error_event(message);
+        let mut out = BytesMut::new();
+        self.release_held(&mut out, true);
+        out.extend_from_slice(&self.error_event(message));
         self.finish(Outcome::UpstreamError, Some("upstream_error"));
-        Poll::Ready(Some(Ok(Frame::data(bytes))))
+        Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
     }
 }
 
@@ -214,6 +259,7 @@ impl Body for MeteredBody {
                         if this.parser.finish(&mut this.frames).is_ok() {
                             this.relay_frames(&mut out);
                         }
+                        this.release_held(&mut out, true);
                         if this.saw_done || this.usage.is_complete() {
                             this.finish(Outcome::Completed, None);
                         } else {
@@ -259,6 +305,35 @@ impl Drop for MeteredBody {
     }
 }
 
+/// Relay `ev`, or its rewritten data when it needed a change.
+fn relay(ev: &SseEvent, changed: Option<String>, out: &mut BytesMut) {
+    match changed {
+        Some(data) => out.extend_from_slice(&sse::encode_event(&SseEvent { data, ..ev.clone() })),
+        None => out.extend_from_slice(&sse::encode_event(ev)),
+    }
+}
+
+/// `data` without any top-level `tollgate` key (nor `usage` when `strip_usage`), with
+/// `object` as its `tollgate` when given; `None` when the data is no JSON object or
+/// nothing changed.
+fn rewrite(data: &str, object: Option<Value>, strip_usage: bool) -> Option<String> {
+    let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
+        return None;
+    };
+    let mut removed = chunk.remove("tollgate").is_some();
+    if strip_usage {
+        removed |= chunk.remove("usage").is_some();
+    }
+    match object {
+        Some(o) => {
+            chunk.insert("tollgate".into(), o);
+        }
+        None if !removed => return None,
+        None => {}
+    }
+    serde_json::to_string(&chunk).ok()
+}
+
 /// The parts of a chunk the meter reads; borrowed to avoid copying text.
 #[derive(Deserialize)]
 struct ChunkView<'a> {
@@ -266,6 +341,14 @@ struct ChunkView<'a> {
     choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default)]
     usage: Option<Value>,
+    /// Whether the upstream put a `tollgate` key in (any value, even `null`; escaped
+    /// spellings of the name match too, as serde compares decoded keys).
+    #[serde(default, deserialize_with = "present")]
+    tollgate: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Deserialize)]

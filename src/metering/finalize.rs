@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::estimate::{self, OutputTokenCounter, TokenizerKind};
+use super::plausible;
 use super::Usage;
 use crate::api::openai::ChatRequest;
 use crate::config::Residency;
@@ -144,19 +145,41 @@ pub struct Meter {
 }
 
 impl Meter {
-    /// Settle usage: the provider's report when complete; otherwise count the prompt
-    /// and the output seen so far with the offer's tokenizer (`estimated`); with no
-    /// upstream reached, nothing.
+    /// Settle usage: the provider's report when complete and plausible; otherwise count
+    /// the prompt and the output seen so far with the offer's tokenizer (`estimated`,
+    /// or `implausible` when the report failed `plausible::check`, in which case none
+    /// of it is used); with no upstream reached, nothing.
     pub fn settle(
         facts: &RequestFacts,
         reported: Usage,
         output: Option<&mut OutputTokenCounter>,
     ) -> (Usage, UsageSource) {
-        if reported.is_complete() {
+        let max_output = facts
+            .request
+            .as_deref()
+            .and_then(plausible::max_output_tokens);
+        let verdict = if reported.is_empty() {
+            Ok(())
+        } else {
+            plausible::check(&reported, max_output)
+        };
+        if verdict.is_ok() && reported.is_complete() {
             return (reported, UsageSource::Reported);
         }
         let Some(served) = &facts.served else {
             return (Usage::default(), UsageSource::None);
+        };
+        let (reported, source) = match verdict {
+            Ok(()) => (reported, UsageSource::Estimated),
+            Err(why) => {
+                tracing::warn!(
+                    request_id = %facts.request_id,
+                    provider = %served.provider_id,
+                    reason = why.as_str(),
+                    "implausible usage reported; billed from tollgate's own count"
+                );
+                (Usage::default(), UsageSource::Implausible)
+            }
         };
         let kind = served.tokenizer;
         let input = reported.input.or_else(|| {
@@ -171,7 +194,7 @@ impl Meter {
             output: output_count.or(Some(0)),
             ..reported
         };
-        (usage, UsageSource::Estimated)
+        (usage, source)
     }
 
     /// Record a finished request: exactly one ledger record, metrics and log line.

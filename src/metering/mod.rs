@@ -9,6 +9,7 @@ pub mod audit;
 pub mod body;
 pub mod estimate;
 pub mod finalize;
+pub mod plausible;
 
 use crate::pricing::TokenCounts;
 
@@ -23,6 +24,9 @@ pub struct Usage {
     pub cache_write: Option<u64>,
     pub output: Option<u64>,
     pub reasoning: Option<u64>,
+    /// The report carried a field that is not a count (negative, fractional, text) or
+    /// a `total_tokens` that disagrees with its parts: see `plausible`.
+    pub malformed: bool,
 }
 
 impl Usage {
@@ -41,6 +45,12 @@ impl Usage {
         self.cache_write = max(self.cache_write, other.cache_write);
         self.output = max(self.output, other.output);
         self.reasoning = max(self.reasoning, other.reasoning);
+        self.malformed |= other.malformed;
+    }
+
+    /// Whether nothing at all was reported (not even a malformed field).
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
     }
 
     /// Whether the provider reported the two totals billing needs.

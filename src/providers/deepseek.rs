@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::wire::{bearer, chat_body, json_request, openai_usage};
 use super::{ProviderAdapter, Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
+use crate::metering::plausible::wire_count;
 use crate::metering::Usage;
 
 /// The `deepseek` kind.
@@ -25,15 +26,22 @@ impl ProviderAdapter for DeepSeek {
     /// responses lack `prompt_tokens_details`, newer ones mirror it there.
     fn usage_from_wire(&self, usage: &Value) -> Usage {
         let mut u = openai_usage(usage);
-        if let Some(hit) = usage.get("prompt_cache_hit_tokens").and_then(Value::as_u64) {
+        let hit = wire_count(usage.get("prompt_cache_hit_tokens"));
+        let miss = wire_count(usage.get("prompt_cache_miss_tokens"));
+        let (Ok(hit), Ok(miss)) = (hit, miss) else {
+            u.malformed = true;
+            return u;
+        };
+        if let Some(hit) = hit {
             u.cached_input = Some(hit);
         }
         if u.input.is_none() {
-            let miss = usage
-                .get("prompt_cache_miss_tokens")
-                .and_then(Value::as_u64);
             u.input = match (u.cached_input, miss) {
-                (Some(h), Some(m)) => Some(h + m),
+                // An overflowing sum is no count: the report is not believed.
+                (Some(h), Some(m)) => h.checked_add(m).or_else(|| {
+                    u.malformed = true;
+                    None
+                }),
                 _ => None,
             };
         }
@@ -57,5 +65,20 @@ mod tests {
             (u.input, u.cached_input, u.output, u.reasoning),
             (Some(6), Some(4), Some(92), Some(81))
         );
+        assert!(!u.malformed);
+    }
+
+    #[test]
+    fn overflowing_or_negative_cache_counts_mark_the_report_malformed() {
+        let usage: Value = serde_json::from_str(
+            r#"{"completion_tokens":1,"prompt_cache_hit_tokens":18446744073709551615,"prompt_cache_miss_tokens":1}"#,
+        )
+        .unwrap();
+        let u = DeepSeek.usage_from_wire(&usage);
+        assert!(u.malformed);
+        assert_eq!(u.input, None);
+        let usage: Value =
+            serde_json::from_str(r#"{"prompt_tokens":3,"prompt_cache_hit_tokens":-1}"#).unwrap();
+        assert!(DeepSeek.usage_from_wire(&usage).malformed);
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
+use crate::metering::plausible::wire_count;
 use crate::metering::Usage;
 
 /// The client's body for `target`: the upstream model name, usage always requested
@@ -94,16 +95,31 @@ pub fn api_key_header(target: Target<'_>) -> Option<(&'static str, String)> {
         .map(|k| ("api-key", k.expose().to_owned()))
 }
 
-/// The OpenAI `usage` object (also Azure, GitHub Models, DeepSeek's superset).
+/// The OpenAI `usage` object (also Azure, GitHub Models, DeepSeek's superset). A
+/// field that is not a count, or a `total_tokens` other than prompt plus completion,
+/// marks the report `malformed` (it is then not billed as reported).
 pub fn openai_usage(usage: &Value) -> Usage {
-    let n = |v: Option<&Value>| v.and_then(Value::as_u64);
-    Usage {
+    let mut malformed = false;
+    let mut n = |v: Option<&Value>| {
+        wire_count(v).unwrap_or_else(|_| {
+            malformed = true;
+            None
+        })
+    };
+    let mut u = Usage {
         input: n(usage.get("prompt_tokens")),
         cached_input: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
         cache_write: n(usage.pointer("/prompt_tokens_details/cache_write_tokens")),
         output: n(usage.get("completion_tokens")),
         reasoning: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
+        malformed: false,
+    };
+    let total = n(usage.get("total_tokens"));
+    if let (Some(total), Some(input), Some(output)) = (total, u.input, u.output) {
+        malformed |= input.checked_add(output) != Some(total);
     }
+    u.malformed = malformed;
+    u
 }
 
 /// A failed upstream answer, classified for failover and for the client.
@@ -127,7 +143,7 @@ impl UpstreamFailure {
             .map(|m| m.chars().take(400).collect::<String>());
         Self {
             status,
-            retry_after_secs: retry_after(headers)
+            retry_after_secs: retry_after(headers, chrono::Utc::now())
                 .or_else(|| message.as_deref().and_then(wait_seconds_in_message)),
             message,
         }
@@ -142,10 +158,19 @@ impl UpstreamFailure {
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<u64> {
+/// `retry-after` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), else
+/// `retry-after-ms`. Absurd values saturate at `u64::MAX`; the caller clamps them.
+fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(secs) = get("retry-after").and_then(|v| v.parse::<f64>().ok()) {
-        return Some(secs.max(0.0).ceil() as u64);
+    if let Some(value) = get("retry-after") {
+        if let Ok(secs) = value.parse::<f64>() {
+            // `as` saturates (and maps NaN to 0), which is what an absurd value needs.
+            return Some(secs.max(0.0).ceil() as u64);
+        }
+        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
+            let secs = (at.with_timezone(&chrono::Utc) - now).num_seconds();
+            return Some(u64::try_from(secs).unwrap_or(0));
+        }
     }
     get("retry-after-ms")
         .and_then(|v| v.parse::<u64>().ok())
@@ -198,5 +223,30 @@ mod tests {
         assert_eq!(f.retry_after_secs, Some(5631));
         assert!(f.is_retryable());
         assert!(!UpstreamFailure::from_response(400, &HeaderMap::new(), b"{}").is_retryable());
+    }
+
+    #[test]
+    fn retry_after_reads_http_dates_and_saturates_absurd_values() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(60));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:00:00 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(0), "a date in the past: no wait");
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(retry_after(&h, now), Some(u64::MAX));
+        h.insert("retry-after", HeaderValue::from_static("-5"));
+        assert_eq!(retry_after(&h, now), Some(0));
     }
 }

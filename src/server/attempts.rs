@@ -75,6 +75,10 @@ pub async fn run(
             match attempt(app, plan, candidate.offer, facts).await {
                 Ok(resp) => return Ok(resp),
                 Err((provider_id, e)) => {
+                    crate::telemetry::metrics::record_upstream_failure(
+                        &provider_id,
+                        e.metric_label(),
+                    );
                     note_failure(app, plan.model_index, candidate.offer, &e);
                     if !e.is_retryable() {
                         return Err(client_error(&provider_id, e));
@@ -202,6 +206,10 @@ fn client_error(provider_id: &str, e: AttemptError) -> GatewayError {
         AttemptError::Connect => GatewayError::new(
             ErrorCode::NoUpstreamAvailable,
             format!("could not connect to provider {provider_id} (nor to any other allowed offer); retry later"),
+        ),
+        AttemptError::Redirect(status) => GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!("provider {provider_id} answered with a redirect (HTTP {status}), which tollgate never follows; the operator must check that provider's base_url"),
         ),
         AttemptError::Protocol(what) => {
             GatewayError::new(ErrorCode::UpstreamError, format!("provider {provider_id}: {what}; retry later"))

@@ -28,6 +28,11 @@ pub const LEDGER_DROPPED_TOTAL: &str = "tollgate_ledger_dropped_total";
 pub const OVERHEAD: &str = "tollgate_overhead_seconds";
 pub const GENAI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
 pub const GENAI_OPERATION_DURATION: &str = "gen_ai_client_operation_duration";
+/// Failed upstream attempts, by provider and reason (connect, timeout, status,
+/// protocol, redirect).
+pub const UPSTREAM_FAILURES_TOTAL: &str = "tollgate_upstream_failures_total";
+/// Requests whose reported usage was implausible and was billed from tollgate's count.
+pub const IMPLAUSIBLE_USAGE_TOTAL: &str = "tollgate_implausible_usage_total";
 
 /// Error codes that mean tollgate's own policy refused the request before any
 /// provider was reached; the closed set of `tollgate_policy_denials_total{reason}`.
@@ -107,6 +112,14 @@ fn install_recorder() -> Option<PrometheusHandle> {
     describe_counter!(
         ESTIMATED_TOTAL,
         "Requests whose usage tollgate counted itself because the provider reported none"
+    );
+    describe_counter!(
+        UPSTREAM_FAILURES_TOTAL,
+        "Upstream attempts that failed before the first byte, by provider and reason"
+    );
+    describe_counter!(
+        IMPLAUSIBLE_USAGE_TOTAL,
+        "Requests whose provider-reported usage was implausible and was billed from tollgate's own count, by provider"
     );
     describe_counter!(
         POLICY_DENIALS_TOTAL,
@@ -207,9 +220,21 @@ pub fn record_request(
     if r.pricing == PricingStatus::Unpriced {
         counter!(UNPRICED_TOTAL, &labels[..3]).increment(1);
     }
-    if r.usage_source == UsageSource::Estimated {
+    if matches!(
+        r.usage_source,
+        UsageSource::Estimated | UsageSource::Implausible
+    ) {
         counter!(ESTIMATED_TOTAL, &labels[..3]).increment(1);
     }
+    if r.usage_source == UsageSource::Implausible {
+        counter!(IMPLAUSIBLE_USAGE_TOTAL, &labels[1..2]).increment(1);
+    }
+}
+
+/// Count an upstream attempt that failed; `reason` is `AttemptError::metric_label`.
+pub fn record_upstream_failure(provider: &str, reason: &'static str) {
+    counter!(UPSTREAM_FAILURES_TOTAL, "provider" => provider.to_owned(), "reason" => reason)
+        .increment(1);
 }
 
 /// Count a refusal by a rate limit, upstream quota or budget (`limit` is a closed set).

@@ -45,7 +45,8 @@ pub struct Stats {
     pub reasoning_tokens: u64,
     /// Exact sum of the priced requests' costs (unpriced requests add nothing).
     pub cost_usd: Decimal,
-    /// Requests whose usage tollgate counted itself (no provider report).
+    /// Requests whose usage tollgate counted itself (no provider report, or an
+    /// implausible one).
     pub estimated_requests: u64,
     /// Requests with billable usage but no catalog price.
     pub unpriced_requests: u64,
@@ -116,19 +117,35 @@ fn dimension(r: &UsageRecord, g: GroupKey) -> Option<String> {
 
 fn add(acc: &mut Acc, r: &UsageRecord) {
     let s = &mut acc.stats;
-    let n = |v: Option<u64>| v.unwrap_or(0);
-    s.requests += 1;
-    if r.status >= 400 || r.outcome == Outcome::UpstreamError {
-        s.errors += 1;
-    }
-    s.input_tokens += n(r.input_tokens);
-    s.cached_input_tokens += n(r.cached_input_tokens);
-    s.cache_write_tokens += n(r.cache_write_tokens);
-    s.output_tokens += n(r.output_tokens);
-    s.reasoning_tokens += n(r.reasoning_tokens);
-    s.cost_usd += r.cost_usd.unwrap_or_default();
-    s.estimated_requests += u64::from(r.usage_source == UsageSource::Estimated);
-    s.unpriced_requests += u64::from(r.pricing == PricingStatus::Unpriced);
+    // Saturating sums: a record a ledger holds (whatever wrote it) never wraps a total.
+    let add = |total: &mut u64, v: Option<u64>| *total = total.saturating_add(v.unwrap_or(0));
+    let count = |total: &mut u64, yes: bool| *total = total.saturating_add(u64::from(yes));
+    count(&mut s.requests, true);
+    count(
+        &mut s.errors,
+        r.status >= 400 || r.outcome == Outcome::UpstreamError,
+    );
+    add(&mut s.input_tokens, r.input_tokens);
+    add(&mut s.cached_input_tokens, r.cached_input_tokens);
+    add(&mut s.cache_write_tokens, r.cache_write_tokens);
+    add(&mut s.output_tokens, r.output_tokens);
+    add(&mut s.reasoning_tokens, r.reasoning_tokens);
+    s.cost_usd = s
+        .cost_usd
+        .checked_add(r.cost_usd.unwrap_or_default())
+        .unwrap_or(Decimal::MAX);
+    // Implausible reports were billed from tollgate's own count: estimates too.
+    count(
+        &mut s.estimated_requests,
+        matches!(
+            r.usage_source,
+            UsageSource::Estimated | UsageSource::Implausible
+        ),
+    );
+    count(
+        &mut s.unpriced_requests,
+        r.pricing == PricingStatus::Unpriced,
+    );
     acc.latency.push(r.latency_ms);
     if let Some(t) = r.ttfb_ms {
         acc.ttfb.push(t);
@@ -173,5 +190,27 @@ mod tests {
         assert_eq!((p.p50, p.p95, p.p99), (Some(50), Some(95), Some(99)));
         assert_eq!(percentiles(&mut []), Percentiles::default());
         assert_eq!(percentiles(&mut [7]).p99, Some(7));
+    }
+
+    // Regression: issue 10 — summed u64::MAX token counts wrapped the totals.
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        let json = r#"{"request_id":"r","created_at":"2025-01-01T00:00:00Z","key_name":"k",
+            "route":"chat_completions","logical_model":null,"provider":null,"upstream_model":null,
+            "region":null,"jurisdiction":null,"processing_scope":null,"stream":false,
+            "input_tokens":18446744073709551615,"cached_input_tokens":null,"cache_write_tokens":null,
+            "output_tokens":1,"reasoning_tokens":null,"usage_source":"implausible",
+            "cost_usd":"79228162514264337593543950335","price_id":null,"pricing":"priced",
+            "latency_ms":1,"ttfb_ms":null,"status":200,"outcome":"completed","error_code":null,
+            "attempts":1,"policy":null}"#;
+        let record: UsageRecord = serde_json::from_str(json).unwrap();
+        let mut acc = Acc::default();
+        add(&mut acc, &record);
+        add(&mut acc, &record);
+        let s = acc.finish();
+        assert_eq!(s.input_tokens, u64::MAX);
+        assert_eq!(s.output_tokens, 2);
+        assert_eq!(s.cost_usd, Decimal::MAX);
+        assert_eq!(s.estimated_requests, 2);
     }
 }

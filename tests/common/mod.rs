@@ -147,7 +147,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let include_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     state.received.lock().unwrap().push(Received {
         path_and_query: uri
             .path_and_query()
@@ -175,6 +179,11 @@ async fn handle(
             resp
         }
         Reply::Sse(steps) => {
+            let steps: Vec<Step> = if include_usage {
+                steps
+            } else {
+                steps.into_iter().filter_map(without_usage).collect()
+            };
             let stream =
                 futures_util::stream::unfold(VecDeque::from(steps), |mut steps| async move {
                     loop {
@@ -195,6 +204,41 @@ async fn handle(
             StatusCode::OK.into_response()
         }
     }
+}
+
+/// A step as an OpenAI-style upstream sends it to a request that did not ask for
+/// `stream_options.include_usage`: no usage-only chunk (empty `choices` with `usage`),
+/// and no `usage` on other chunks. Steps holding whole events are rewritten; anything
+/// else (a partial event, a non-JSON event) is sent as scripted.
+fn without_usage(step: Step) -> Option<Step> {
+    let Step::Send(bytes) = &step else {
+        return Some(step);
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Some(step);
+    };
+    let mut out = String::new();
+    for event in text.split_inclusive("\n\n") {
+        let data = event
+            .trim_end()
+            .strip_prefix("data: ")
+            .filter(|d| !d.contains('\n'));
+        let chunk = data.and_then(|d| serde_json::from_str::<Value>(d).ok());
+        match chunk {
+            Some(Value::Object(mut c)) if c.get("usage").is_some_and(|u| !u.is_null()) => {
+                if c.get("choices")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty)
+                {
+                    continue;
+                }
+                c.remove("usage");
+                out.push_str(&format!("data: {}\n\n", Value::Object(c)));
+            }
+            _ => out.push_str(event),
+        }
+    }
+    (!out.is_empty()).then(|| Step::Send(Bytes::from(out)))
 }
 
 /// The demo key every test config uses.
