@@ -49,6 +49,11 @@ pub enum Reply {
         body: String,
     },
     Sse(Vec<Step>),
+    /// An SSE answer with extra response headers.
+    SseWithHeaders {
+        headers: Vec<(&'static str, String)>,
+        steps: Vec<Step>,
+    },
     /// Never answer (for timeouts).
     Hang,
 }
@@ -178,32 +183,41 @@ async fn handle(
             }
             resp
         }
-        Reply::Sse(steps) => {
-            let steps: Vec<Step> = if include_usage {
-                steps
-            } else {
-                steps.into_iter().filter_map(without_usage).collect()
-            };
-            let stream =
-                futures_util::stream::unfold(VecDeque::from(steps), |mut steps| async move {
-                    loop {
-                        match steps.pop_front()? {
-                            Step::Send(b) => return Some((Ok::<Bytes, std::io::Error>(b), steps)),
-                            Step::Sleep(d) => tokio::time::sleep(d).await,
-                            Step::Wait(n) => n.notified().await,
-                        }
-                    }
-                });
-            let mut resp = Response::new(Body::from_stream(stream));
-            resp.headers_mut()
-                .insert("content-type", "text/event-stream".parse().unwrap());
-            resp
-        }
+        Reply::Sse(steps) => sse_response(steps, vec![], include_usage),
+        Reply::SseWithHeaders { headers, steps } => sse_response(steps, headers, include_usage),
         Reply::Hang => {
             std::future::pending::<()>().await;
             StatusCode::OK.into_response()
         }
     }
+}
+
+fn sse_response(
+    steps: Vec<Step>,
+    headers: Vec<(&'static str, String)>,
+    include_usage: bool,
+) -> Response {
+    let steps: Vec<Step> = if include_usage {
+        steps
+    } else {
+        steps.into_iter().filter_map(without_usage).collect()
+    };
+    let stream = futures_util::stream::unfold(VecDeque::from(steps), |mut steps| async move {
+        loop {
+            match steps.pop_front()? {
+                Step::Send(b) => return Some((Ok::<Bytes, std::io::Error>(b), steps)),
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Wait(n) => n.notified().await,
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
+    for (k, v) in headers {
+        resp.headers_mut().insert(k, v.parse().unwrap());
+    }
+    resp
 }
 
 /// A step as an OpenAI-style upstream sends it to a request that did not ask for
