@@ -364,3 +364,47 @@ struct DeltaView<'a> {
     #[serde(default, borrow)]
     reasoning_content: Option<Cow<'a, str>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(data: &str) -> Option<bool> {
+        serde_json::from_str::<ChunkView<'_>>(data)
+            .ok()
+            .map(|v| v.tollgate)
+    }
+
+    #[test]
+    fn an_upstream_tollgate_key_is_seen_in_any_spelling_and_with_any_value() {
+        assert_eq!(view(r#"{"choices":[]}"#), Some(false));
+        assert_eq!(view(r#"{"choices":[],"tollgate":null}"#), Some(true));
+        assert_eq!(
+            view(r#"{"choices":[],"\u0074ollgate":{"cost_usd":"0"}}"#),
+            Some(true)
+        );
+        // A duplicated key is refused by the view: the relay then rewrites the raw JSON.
+        assert_eq!(view(r#"{"tollgate":1,"tollgate":2}"#), None);
+    }
+
+    #[test]
+    fn rewrite_removes_the_upstream_object_and_changes_nothing_else() {
+        let out = rewrite(r#"{"a":1,"tollgate":{"x":1},"tollgate":2}"#, None, false).unwrap();
+        assert_eq!(out, r#"{"a":1}"#);
+        assert_eq!(
+            rewrite(r#"{"a":1}"#, None, false),
+            None,
+            "untouched: no re-encoding"
+        );
+        assert_eq!(rewrite("not json", None, false), None);
+        let ours = serde_json::json!({"provider": "p1"});
+        let out = rewrite(
+            r#"{"tollgate":{"provider":"spoofed"},"usage":{}}"#,
+            Some(ours),
+            false,
+        );
+        assert_eq!(out.unwrap(), r#"{"usage":{},"tollgate":{"provider":"p1"}}"#);
+        let out = rewrite(r#"{"a":1,"usage":{"prompt_tokens":1}}"#, None, true);
+        assert_eq!(out.unwrap(), r#"{"a":1}"#);
+    }
+}
