@@ -52,7 +52,7 @@ pub struct RawConfig {
     pub logging: RawLogging,
     pub pricing: RawPricing,
     pub mock: RawMock,
-    /// The residency policy of keys that declare none.
+    /// The residency policy every key starts from; a key's own `residency` narrows it.
     pub policy: access::RawResidencyPolicy,
     pub routing: access::RawRouting,
     /// Where limits are kept (in-process, or shared through Redis).
@@ -214,7 +214,7 @@ pub struct RawKey {
     pub models: Option<Vec<String>>,
     /// The team whose budget this key also spends.
     pub team: Option<String>,
-    /// This key's residency policy; absent means `[policy]`.
+    /// Narrows `[policy]` for this key (never widens it); absent means `[policy]` as is.
     pub residency: Option<access::RawResidencyPolicy>,
     pub rate_limit: Option<access::RawRateLimit>,
     pub budget: Option<access::RawBudget>,
