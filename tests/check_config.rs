@@ -3,7 +3,10 @@
 //! malformed secret reference still fails with `--skip-secrets`, and every key's
 //! effective residency policy is printed.
 
-#![expect(clippy::unwrap_used, reason = "test helpers below fail the test loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers below fail the test loudly"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
