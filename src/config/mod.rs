@@ -317,8 +317,13 @@ pub fn load_with_unknown_keys(
     }
 }
 
-/// `providers.2.kind` -> `providers[2].kind`, the form every other message uses.
+/// `providers.2.kind` -> `providers[2].kind`, the form every other message uses. An
+/// empty key (`"" = 1`, or the variable `TOLLGATE__`) is shown as TOML spells it, so
+/// every problem still starts with a path.
 fn bracket_indexes(path: &str) -> String {
+    if path.is_empty() {
+        return "\"\"".to_owned();
+    }
     let mut out = String::with_capacity(path.len() + 4);
     for (i, part) in path.split('.').enumerate() {
         if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {

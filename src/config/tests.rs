@@ -135,3 +135,18 @@ fn a_keys_residency_narrows_the_default_and_never_replaces_it() {
         Some([Scope::Regional, Scope::Datazone].into())
     );
 }
+
+// Found by tests/fuzz_config.rs: an empty key gave a problem without a path.
+#[test]
+fn an_empty_key_is_reported_with_a_path_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &format!("\"\" = 1\n{MINIMAL}"));
+    let err = load(&path, vec![]).unwrap_err();
+    assert_eq!(
+        err.problems,
+        ["\"\": unknown key; see config/tollgate.example.toml for every accepted key"]
+    );
+    let env = vec![("TOLLGATE__".to_owned(), "x".to_owned())];
+    let err = load(&write_config(dir.path(), MINIMAL), env).unwrap_err();
+    assert!(err.problems[0].starts_with("\"\": unknown key"), "{err}");
+}
