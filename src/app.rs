@@ -115,7 +115,7 @@ impl Reloader {
                 "listen addresses changed in the config; they apply at the next restart"
             );
         }
-        let next = generation(settings, &self.fixed).await?;
+        let next = generation(settings, &self.fixed, Some(&current.limits)).await?;
         self.shared.swap(next);
         Ok(())
     }
@@ -176,8 +176,13 @@ fn hangup_signal() -> tokio::sync::mpsc::Receiver<()> {
     rx
 }
 
-/// One generation of configuration-derived state.
-async fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, InitError> {
+/// One generation of configuration-derived state. A reload passes the running
+/// generation's limits as `previous`: their state carries over (see `limits::carry`).
+async fn generation(
+    mut settings: Settings,
+    fixed: &Fixed,
+    previous: Option<&limits::Limits>,
+) -> Result<AppState, InitError> {
     let has_mock = settings
         .providers
         .iter()
@@ -198,16 +203,22 @@ async fn generation(mut settings: Settings, fixed: &Fixed) -> Result<AppState, I
     }
     let upstream = upstream::Upstream::new(&settings)?;
     let router = Arc::new(routing::Router::new(&settings));
-    let limits = Arc::new(limits::Limits::connect(&settings)?);
+    let mut limits = limits::Limits::connect(&settings)?;
     // With Redis the spend is shared and outlives restarts: nothing to rebuild.
-    // Budgets survive restarts and reloads: today's and this month's spend come back
-    // from the ledger.
+    // Budgets survive restarts: today's and this month's spend come back from the
+    // ledger (for a reload, that of keys and teams new to the configuration).
     if !limits.is_shared() {
         limits
             .rebuild_from_ledger(&fixed.store, chrono::Utc::now())
             .await
             .map_err(|e| InitError::Spend(e.to_string()))?;
     }
+    // Regression: #10 (a reload reset rate limits, quotas and spend). After the
+    // rebuild, so the in-memory spend (newer than the ledger's queue) wins.
+    if let Some(previous) = previous {
+        limits.carry_over(previous);
+    }
+    let limits = Arc::new(limits);
     let meter = Meter {
         ledger: fixed.ledger.clone(),
         prices: settings.prices.clone(),
@@ -288,7 +299,7 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
         },
         mock_base,
     });
-    let first = generation(settings, &fixed).await?;
+    let first = generation(settings, &fixed, None).await?;
     Ok(App {
         reloader: Reloader {
             shared: Shared::new(first),

@@ -32,10 +32,25 @@ use config::{ConfigError, Settings};
 /// Read and validate a config file, with `TOLLGATE__...` overrides from the process
 /// environment and `env:NAME` secrets from it.
 pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
+    load_settings_with(path, &|name| std::env::var(name).ok())
+}
+
+/// [`load_settings`] without reading secrets: every `env:NAME` reference must be well
+/// formed, but its variable need not be set (`tollgate check-config --skip-secrets`,
+/// e.g. in CI). The settings hold placeholders instead of secrets (see
+/// [`config::secret::Secret::is_unresolved`]): for checking only, never for serving.
+pub fn check_settings_skipping_secrets(path: &Path) -> Result<Settings, ConfigError> {
+    load_settings_with(path, &config::secret::unresolved)
+}
+
+fn load_settings_with(
+    path: &Path,
+    secrets: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
     let (raw, mut problems) = config::load_with_unknown_keys(path, std::env::vars().collect())?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     // Unknown keys and invalid values are reported together, not one kind at a time.
-    match config::validate(raw, dir, &|name| std::env::var(name).ok()) {
+    match config::validate(raw, dir, secrets) {
         Ok(settings) if problems.is_empty() => Ok(settings),
         Ok(_) => Err(ConfigError { problems }),
         Err(e) => {

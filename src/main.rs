@@ -49,10 +49,15 @@ enum Command {
         #[arg(long, default_value = "config/tollgate.toml")]
         config: PathBuf,
     },
-    /// Validate a config file and its price catalog; exits non-zero on any problem.
+    /// Validate a config file and its price catalog, and print each key's effective
+    /// residency policy; exits non-zero on any problem.
     CheckConfig {
         /// Config file to check.
         config: PathBuf,
+        /// Check that every secret is a well-formed `env:NAME` reference without
+        /// reading it, so the check runs where the secrets are not set (e.g. in CI).
+        #[arg(long)]
+        skip_secrets: bool,
     },
     /// Print the hash to configure for an app key (a new random key when none is given).
     HashKey {
@@ -160,7 +165,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig {
+            config,
+            skip_secrets,
+        } => check_config(&config, skip_secrets),
         Command::HashKey { key } => hash_key(key),
         Command::Report(args) => report(args),
         Command::Prices { action, args } => prices(action, &args),
@@ -176,18 +184,34 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
-    let settings = tollgate::load_settings(path)?;
+fn check_config(path: &std::path::Path, skip_secrets: bool) -> anyhow::Result<()> {
+    let settings = if skip_secrets {
+        tollgate::check_settings_skipping_secrets(path)?
+    } else {
+        tollgate::load_settings(path)?
+    };
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{}: ok ({} keys, {} providers, {} models, {} price rows)",
+        "{}: ok ({} keys, {} providers, {} models, {} price rows){}",
         path.display(),
         settings.keys.len(),
         settings.providers.len(),
         settings.models.len(),
-        settings.prices.rows().len()
+        settings.prices.rows().len(),
+        if skip_secrets {
+            "; secret references checked, not resolved"
+        } else {
+            ""
+        }
     )?;
+    writeln!(
+        out,
+        "effective residency per key ([policy] narrowed by the key's own residency):"
+    )?;
+    for key in &settings.keys {
+        writeln!(out, "  key {:?}: {}", key.name, key.residency.summary())?;
+    }
     Ok(())
 }
 

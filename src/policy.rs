@@ -2,9 +2,10 @@
 //! upstream connection; offers outside the policy are removed, so neither routing
 //! nor failover can ever reach them, and the decision is recorded with the request.
 //!
-//! The policy is the key's own (or the `[policy]` default), narrowed by the
-//! request's `x-tollgate-residency` header, which can only remove offers, never add
-//! them. Fails closed: an unreadable header refuses the request. Quotas, budgets
+//! The policy is the key's effective one (`[policy]` narrowed by the key's own
+//! `residency` at validation), narrowed again by the request's `x-tollgate-residency`
+//! header with the same rule ([`ResidencyPolicy::narrow`]), so the header can only
+//! remove offers, never add them. Fails closed: an unreadable header refuses the request. Quotas, budgets
 //! and health are not policy; they are `limits` and `routing`.
 
 use std::collections::BTreeSet;
@@ -100,12 +101,37 @@ fn bad_header() -> GatewayError {
     )
 }
 
-/// Why `provider` is outside `policy` narrowed by `requested`, if it is.
+/// Why `provider` is outside `policy` narrowed by `requested`, if it is. Offers the
+/// key's policy allows but the narrowed one does not are [`Exclusion::NotRequested`].
 pub fn exclusion(
     policy: &ResidencyPolicy,
     requested: Option<&BTreeSet<String>>,
     provider: &ProviderSettings,
 ) -> Option<Exclusion> {
+    let narrowed = requested.map(|r| narrowed_by_header(policy, r));
+    exclusion_narrowed(policy, narrowed.as_ref(), provider)
+}
+
+/// `policy` narrowed by the header's jurisdictions, with the same rule that narrows
+/// `[policy]` by a key's own `residency`.
+fn narrowed_by_header(policy: &ResidencyPolicy, requested: &BTreeSet<String>) -> ResidencyPolicy {
+    policy.narrow(&ResidencyPolicy::only_jurisdictions(requested.clone()))
+}
+
+fn exclusion_narrowed(
+    policy: &ResidencyPolicy,
+    narrowed: Option<&ResidencyPolicy>,
+    provider: &ProviderSettings,
+) -> Option<Exclusion> {
+    outside(policy, provider).or_else(|| {
+        narrowed
+            .and_then(|n| outside(n, provider))
+            .map(|_| Exclusion::NotRequested)
+    })
+}
+
+/// Why `provider` is outside `policy`, if it is.
+fn outside(policy: &ResidencyPolicy, provider: &ProviderSettings) -> Option<Exclusion> {
     let r = &provider.residency;
     if policy.deny_jurisdictions.contains(&r.jurisdiction) {
         return Some(Exclusion::JurisdictionDenied);
@@ -131,13 +157,11 @@ pub fn exclusion(
     {
         return Some(Exclusion::ScopeNotAllowed);
     }
-    if requested.is_some_and(|req| !req.contains(&r.jurisdiction)) {
-        return Some(Exclusion::NotRequested);
-    }
     None
 }
 
-/// Decide which offers of `model` a request under `policy` may reach.
+/// Decide which offers of `model` a request under `policy` (the key's effective
+/// policy) may reach, after narrowing it by the request's `x-tollgate-residency`.
 pub fn evaluate(
     policy: &ResidencyPolicy,
     model: &ModelSettings,
@@ -145,6 +169,7 @@ pub fn evaluate(
     headers: &HeaderMap,
 ) -> Result<Decision, GatewayError> {
     let requested = requested_jurisdictions(headers)?;
+    let narrowed = requested.as_ref().map(|r| narrowed_by_header(policy, r));
     let mut allowed = Vec::new();
     let mut excluded = Vec::new();
     for (i, offer) in model.offers.iter().enumerate() {
@@ -152,7 +177,7 @@ pub fn evaluate(
         let Some(provider) = providers.get(offer.provider) else {
             continue;
         };
-        match exclusion(policy, requested.as_ref(), provider) {
+        match exclusion_narrowed(policy, narrowed.as_ref(), provider) {
             None => allowed.push(i),
             Some(why) => excluded.push((i, provider.id.clone(), why)),
         }

@@ -1,5 +1,6 @@
 //! Residency enforcement end to end. The property test builds random worlds (offers
-//! in random jurisdictions, regions and scopes; keys with random policies; requests
+//! in random jurisdictions, regions and scopes; a random `[policy]` default; keys with
+//! random policies of their own, or none; requests
 //! with random `x-tollgate-residency` headers; upstreams that randomly fail or rate
 //! limit) and checks, across thousands of requests, that no fake upstream ever
 //! receives a request outside its caller's policy and that every refusal is the
@@ -43,7 +44,10 @@ struct Request {
 #[derive(Debug, Clone)]
 struct Scenario {
     offers: Vec<Offer>,
-    keys: Vec<Policy>,
+    /// `[policy]`, which every key's own policy narrows.
+    default: Policy,
+    /// `None`: the key declares no `residency`.
+    keys: Vec<Option<Policy>>,
     strategy: &'static str,
     requests: Vec<Request>,
 }
@@ -51,6 +55,28 @@ struct Scenario {
 fn jurisdiction_set() -> impl Strategy<Value = BTreeSet<&'static str>> {
     proptest::sample::subsequence(JURISDICTIONS.to_vec(), 0..=3)
         .prop_map(|v| v.into_iter().collect())
+}
+
+/// A random policy over `n` offers' regions.
+fn policy(n: usize) -> impl Strategy<Value = Policy> {
+    (
+        proptest::option::of(jurisdiction_set()),
+        jurisdiction_set(),
+        proptest::option::of(
+            proptest::sample::subsequence(SCOPES.to_vec(), 0..=2)
+                .prop_map(|v| v.into_iter().collect()),
+        ),
+        proptest::option::of(
+            proptest::sample::subsequence((0..n).collect::<Vec<_>>(), 0..=n)
+                .prop_map(|v| v.into_iter().collect()),
+        ),
+    )
+        .prop_map(|(allow, deny, scopes, regions)| Policy {
+            allow,
+            deny,
+            scopes,
+            regions,
+        })
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -70,28 +96,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     )
         .prop_flat_map(|(offers, strategy)| {
             let n = offers.len();
-            let policy = (
-                proptest::option::of(jurisdiction_set()),
-                jurisdiction_set(),
-                proptest::option::of(
-                    proptest::sample::subsequence(SCOPES.to_vec(), 0..=2)
-                        .prop_map(|v| v.into_iter().collect()),
-                ),
-                proptest::option::of(
-                    proptest::sample::subsequence((0..n).collect::<Vec<_>>(), 0..=n)
-                        .prop_map(|v| v.into_iter().collect()),
-                ),
-            )
-                .prop_map(|(allow, deny, scopes, regions)| Policy {
-                    allow,
-                    deny,
-                    scopes,
-                    regions,
-                });
-            let keys = proptest::collection::vec(policy, 1..4);
-            (Just(offers), keys, Just(strategy))
+            let keys = proptest::collection::vec(proptest::option::of(policy(n)), 1..4);
+            (Just(offers), policy(n), keys, Just(strategy))
         })
-        .prop_flat_map(|(offers, keys, strategy)| {
+        .prop_flat_map(|(offers, default, keys, strategy)| {
             let k = keys.len();
             let request = (
                 0..k,
@@ -102,26 +110,38 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 .prop_map(|(key, header)| Request { key, header });
             (
                 Just(offers),
+                Just(default),
                 Just(keys),
                 Just(strategy),
                 proptest::collection::vec(request, 30..50),
             )
         })
-        .prop_map(|(offers, keys, strategy, requests)| Scenario {
+        .prop_map(|(offers, default, keys, strategy, requests)| Scenario {
             offers,
+            default,
             keys,
             strategy,
             requests,
         })
 }
 
-/// The test's own statement of the rule (independent of `policy.rs`).
+/// The test's own statement of the rule (independent of `policy.rs`): the default,
+/// the key's own policy (when it declares one) and the header must each allow it.
 fn permitted(
-    policy: &Policy,
+    s: &Scenario,
+    key: usize,
     header: Option<&BTreeSet<&str>>,
     offer_index: usize,
     offer: &Offer,
 ) -> bool {
+    allows(&s.default, offer_index, offer)
+        && s.keys[key]
+            .as_ref()
+            .is_none_or(|p| allows(p, offer_index, offer))
+        && header.is_none_or(|h| h.contains(offer.jurisdiction))
+}
+
+fn allows(policy: &Policy, offer_index: usize, offer: &Offer) -> bool {
     policy
         .allow
         .as_ref()
@@ -135,7 +155,6 @@ fn permitted(
             .regions
             .as_ref()
             .is_none_or(|r| r.contains(&offer_index))
-        && header.is_none_or(|h| h.contains(offer.jurisdiction))
 }
 
 fn toml_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
@@ -143,28 +162,39 @@ fn toml_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String
     format!("[{}]", quoted.join(", "))
 }
 
+/// A policy's fields as TOML `name = value` pairs.
+fn policy_fields(policy: &Policy) -> Vec<String> {
+    let mut fields = vec![format!("deny_jurisdictions = {}", toml_list(&policy.deny))];
+    if let Some(a) = &policy.allow {
+        fields.push(format!("allow_jurisdictions = {}", toml_list(a)));
+    }
+    if let Some(sc) = &policy.scopes {
+        fields.push(format!("allow_scopes = {}", toml_list(sc)));
+    }
+    if let Some(r) = &policy.regions {
+        fields.push(format!(
+            "allow_regions = {}",
+            toml_list(r.iter().map(|i| format!("region-{i}")))
+        ));
+    }
+    fields
+}
+
 fn config(s: &Scenario, fakes: &[FakeUpstream]) -> String {
     let mut text = String::from(
         "[routing]\nretry_backoff = \"1ms\"\nmax_backoff = \"2ms\"\nbreaker_failures = 1000\n",
     );
+    text.push_str(&format!(
+        "[policy]\n{}\n",
+        policy_fields(&s.default).join("\n")
+    ));
     for (i, policy) in s.keys.iter().enumerate() {
-        let mut residency = vec![format!("deny_jurisdictions = {}", toml_list(&policy.deny))];
-        if let Some(a) = &policy.allow {
-            residency.push(format!("allow_jurisdictions = {}", toml_list(a)));
-        }
-        if let Some(sc) = &policy.scopes {
-            residency.push(format!("allow_scopes = {}", toml_list(sc)));
-        }
-        if let Some(r) = &policy.regions {
-            residency.push(format!(
-                "allow_regions = {}",
-                toml_list(r.iter().map(|i| format!("region-{i}")))
-            ));
-        }
+        let residency = policy.as_ref().map_or(String::new(), |p| {
+            format!("residency = {{ {} }}\n", policy_fields(p).join(", "))
+        });
         text.push_str(&format!(
-            "[[keys]]\nname = \"k{i}\"\nhash = \"{}\"\nresidency = {{ {} }}\n",
+            "[[keys]]\nname = \"k{i}\"\nhash = \"{}\"\n{residency}",
             tollgate::auth::hash_key(&format!("key-{i}")),
-            residency.join(", ")
         ));
     }
     let mut offers = Vec::new();
@@ -220,7 +250,7 @@ async fn run(s: Scenario) {
             .offers
             .iter()
             .enumerate()
-            .any(|(i, o)| permitted(&s.keys[r.key], r.header.as_ref(), i, o));
+            .any(|(i, o)| permitted(&s, r.key, r.header.as_ref(), i, o));
         if any_allowed {
             assert_ne!(
                 status, 403,
@@ -236,9 +266,9 @@ async fn run(s: Scenario) {
             let n = received.body["x_test"].as_u64().unwrap() as usize;
             let r = &s.requests[n];
             assert!(
-                permitted(&s.keys[r.key], r.header.as_ref(), i, offer),
-                "offer {i} ({}, {}) received request {n} from key {} with header {:?}: outside its policy {:?}",
-                offer.jurisdiction, offer.scope, r.key, r.header, s.keys[r.key]
+                permitted(&s, r.key, r.header.as_ref(), i, offer),
+                "offer {i} ({}, {}) received request {n} from key {} with header {:?}: outside its policy {:?} under the default {:?}",
+                offer.jurisdiction, offer.scope, r.key, r.header, s.keys[r.key], s.default
             );
         }
     }
@@ -408,4 +438,101 @@ async fn a_deny_cn_key_never_touches_deepseeks_own_api_even_when_it_is_cheapest(
     // Within what the policy allows, cheapest wins: GitHub's free tier costs $0.
     assert_eq!(w.us.count(), 5);
     w.gw.stop().await;
+}
+
+/// `[policy]` denies CN; the key only declares `allow_scopes`. Offers: CN regional
+/// (cheapest), US global, EU datazone (model `r1`), and CN regional plus US global
+/// (model `cn-or-global`).
+const NARROWING: &str = r#"
+[policy]
+deny_jurisdictions = ["CN"]
+
+[[keys]]
+name = "scoped"
+hash = "SCOPED_HASH"
+residency = { allow_scopes = ["regional", "datazone"] }
+
+[[providers]]
+id = "deepseek"
+kind = "deepseek"
+base_url = "CN_URL"
+api_key = "env:DS"
+region = "deepseek:cn"
+jurisdiction = "CN"
+scope = "regional"
+
+[[providers]]
+id = "github"
+kind = "github_models"
+base_url = "US_URL"
+api_key = "env:GH"
+region = "github:unspecified"
+jurisdiction = "US"
+scope = "global"
+
+[[providers]]
+id = "azure-eu"
+kind = "azure_ai_inference"
+base_url = "EU_URL"
+api_key = "env:AZ"
+api_version = "2024-05-01-preview"
+region = "azure:swedencentral"
+jurisdiction = "EU"
+scope = "datazone"
+
+[[models]]
+name = "r1"
+routing = "cheapest"
+offers = [
+  { provider = "deepseek", upstream_model = "deepseek-chat", price = "deepseek/deepseek-flash" },
+  { provider = "github", upstream_model = "deepseek/DeepSeek-R1", price = "github-models/deepseek/DeepSeek-R1/free" },
+  { provider = "azure-eu", upstream_model = "DeepSeek-R1", price = "azure-ai-foundry/DeepSeek-R1" },
+]
+
+[[models]]
+name = "cn-or-global"
+offers = [
+  { provider = "deepseek", upstream_model = "deepseek-chat" },
+  { provider = "github", upstream_model = "deepseek/DeepSeek-R1" },
+]
+"#;
+
+// Regression: #10 (a key's own `residency` replaced the `[policy]` default, so a key
+// declaring only `allow_scopes` was served from CN although the default denies it).
+#[tokio::test]
+async fn a_keys_own_residency_narrows_the_default_so_a_denied_jurisdiction_stays_denied() {
+    let ok = || Reply::json(fixture("github_models/chat_r1.json"));
+    let (cn, us, eu) = (
+        FakeUpstream::start(ok()).await,
+        FakeUpstream::start(ok()).await,
+        FakeUpstream::start(Reply::json(fixture("azure_ai_inference/chat_r1.json"))).await,
+    );
+    let config = NARROWING
+        .replace("SCOPED_HASH", &tollgate::auth::hash_key("scoped-key"))
+        .replace("CN_URL", &cn.base_url)
+        .replace("US_URL", &us.base_url)
+        .replace("EU_URL", &eu.base_url);
+    let mut gw = start_gateway(&config).await;
+    for _ in 0..3 {
+        let (status, body, provider) = post(&gw, "scoped-key", "r1").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            provider.as_deref(),
+            Some("azure-eu"),
+            "the only offer both allow"
+        );
+    }
+    let (status, body, _) = post(&gw, "scoped-key", "cn-or-global").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "residency_violation");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("except CN"), "{message}");
+    assert_eq!(
+        cn.count(),
+        0,
+        "the default denies CN; the key cannot undo that"
+    );
+    assert_eq!(us.count(), 0, "the key refuses global processing");
+    assert_eq!(eu.count(), 3);
+    gw.stop().await;
 }

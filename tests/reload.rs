@@ -1,11 +1,11 @@
 //! Hot reload: a new configuration is validated, then swapped in atomically; under
 //! steady load no request fails and requests that start after the swap use the new
 //! prices; a broken configuration is rejected and the running one keeps serving; an
-//! edited config file is picked up by the watcher.
+//! edited config file is picked up by the watcher; rate limits keep their state.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::*;
 use serde_json::Value;
@@ -42,7 +42,15 @@ async fn a_reload_under_load_fails_no_request_and_new_prices_apply_after_the_swa
         }
         seen
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Swap only once requests are flowing, whatever the machine's speed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while fake.count() < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the load never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let reloader = gw.app.as_ref().unwrap().reloader();
     reloader.apply(gw.settings_for(&after)).await.unwrap();
     let seen = load.await.unwrap();
@@ -120,12 +128,18 @@ async fn an_edited_config_file_is_picked_up_by_the_watcher() {
         }
     };
     assert!(list(&gw).await.contains(&"o1".to_owned()));
-    // Make sure the new file gets a later modification time than the first write.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    gw.write_config(&demo.replace(
+    let path = gw.write_config(&demo.replace(
         "name = \"deepseek-flash\"",
         "name = \"deepseek-flash-renamed\"",
     ));
+    // A modification time the first write cannot have, however coarse the file
+    // system's clock, instead of sleeping past its resolution.
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
     let mut renamed = false;
     for _ in 0..60 {
         if list(&gw)
@@ -139,5 +153,51 @@ async fn an_edited_config_file_is_picked_up_by_the_watcher() {
     }
     assert!(renamed, "the watcher did not apply the edited file");
     watcher.abort();
+    gw.stop().await;
+}
+
+// Regression: #10 (any reload built new limits: touching the config took an rpm=2 key
+// from `200 200 429 429` back to `200 200 429`).
+#[tokio::test]
+async fn a_reload_keeps_a_keys_rate_limit_state_even_when_its_index_shifts() {
+    let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
+    let before = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "o1",
+        "o1",
+        Some("openai/o1"),
+    )
+    .replace(
+        &format!("hash = \"{KEY_HASH}\""),
+        &format!("hash = \"{KEY_HASH}\"\nrate_limit = {{ requests_per_minute = 2 }}"),
+    );
+    // Another key in front of the demo key: the demo key's index changes.
+    let after = format!(
+        "[[keys]]\nname = \"added\"\nhash = \"{}\"\n{before}",
+        tollgate::auth::hash_key("added-key")
+    );
+    let mut gw = start_gateway(&before).await;
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        statuses.push(gw.chat(chat_body("o1")).await.status().as_u16());
+    }
+    let reloader = gw.app.as_ref().unwrap().reloader();
+    reloader.apply(gw.settings_for(&after)).await.unwrap();
+    let state = gw.app.as_ref().unwrap().state();
+    let names: Vec<&str> = state
+        .settings
+        .keys
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert_eq!(names, ["added", "demo"], "the new config is in force");
+    for _ in 0..2 {
+        statuses.push(gw.chat(chat_body("o1")).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    assert_eq!(fake.count(), 2);
     gw.stop().await;
 }

@@ -30,6 +30,77 @@ pub struct ResidencyPolicy {
     pub allow_scopes: Option<BTreeSet<Scope>>,
 }
 
+impl ResidencyPolicy {
+    /// A policy allowing only `jurisdictions` and constraining nothing else: what a
+    /// request's `x-tollgate-residency` header asks for.
+    pub fn only_jurisdictions(jurisdictions: BTreeSet<String>) -> Self {
+        Self {
+            allow_jurisdictions: Some(jurisdictions),
+            ..Self::default()
+        }
+    }
+
+    /// This policy narrowed by `other`: the result allows an offer exactly when both
+    /// do, so nothing `other` declares can widen `self` (nor the reverse). Deny lists
+    /// unite, allow lists intersect, and an absent allow list constrains nothing.
+    /// The one rule for `[policy]` narrowed by a key's `residency` (at validation)
+    /// and for a key narrowed by `x-tollgate-residency` (per request).
+    pub fn narrow(&self, other: &Self) -> Self {
+        let deny_jurisdictions: BTreeSet<String> = self
+            .deny_jurisdictions
+            .union(&other.deny_jurisdictions)
+            .cloned()
+            .collect();
+        // Dropping denied entries from the allow list changes nothing it allows, and
+        // keeps `check-config`'s summary from listing a jurisdiction on both sides.
+        let allow_jurisdictions = intersect(&self.allow_jurisdictions, &other.allow_jurisdictions)
+            .map(|mut a| {
+                a.retain(|j| !deny_jurisdictions.contains(j));
+                a
+            });
+        Self {
+            allow_jurisdictions,
+            deny_jurisdictions,
+            allow_regions: intersect(&self.allow_regions, &other.allow_regions),
+            allow_scopes: intersect(&self.allow_scopes, &other.allow_scopes),
+        }
+    }
+
+    /// One line for operators (`tollgate check-config`), in the config's own key
+    /// names: `allow_jurisdictions=[EU] deny_jurisdictions=[CN] allow_regions=any
+    /// allow_scopes=[regional, datazone]`; `any` is an absent allow list.
+    pub fn summary(&self) -> String {
+        fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+            format!("[{}]", items.collect::<Vec<_>>().join(", "))
+        }
+        fn allow<'a, T: 'a>(
+            items: Option<&'a BTreeSet<T>>,
+            name: impl Fn(&'a T) -> &'a str,
+        ) -> String {
+            items.map_or_else(|| "any".to_owned(), |s| list(s.iter().map(name)))
+        }
+        format!(
+            "allow_jurisdictions={} deny_jurisdictions={} allow_regions={} allow_scopes={}",
+            allow(self.allow_jurisdictions.as_ref(), String::as_str),
+            list(self.deny_jurisdictions.iter().map(String::as_str)),
+            allow(self.allow_regions.as_ref(), String::as_str),
+            allow(self.allow_scopes.as_ref(), |s| s.as_str()),
+        )
+    }
+}
+
+/// The intersection of two allow lists, where `None` is "everything".
+fn intersect<T: Ord + Clone>(
+    a: &Option<BTreeSet<T>>,
+    b: &Option<BTreeSet<T>>,
+) -> Option<BTreeSet<T>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.intersection(b).cloned().collect()),
+        (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+        (None, None) => None,
+    }
+}
+
 /// A key's `rate_limit`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

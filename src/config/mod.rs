@@ -52,7 +52,7 @@ pub struct RawConfig {
     pub logging: RawLogging,
     pub pricing: RawPricing,
     pub mock: RawMock,
-    /// The residency policy of keys that declare none.
+    /// The residency policy every key starts from; a key's own `residency` narrows it.
     pub policy: access::RawResidencyPolicy,
     pub routing: access::RawRouting,
     /// Where limits are kept (in-process, or shared through Redis).
@@ -219,7 +219,7 @@ pub struct RawKey {
     pub models: Option<Vec<String>>,
     /// The team whose budget this key also spends.
     pub team: Option<String>,
-    /// This key's residency policy; absent means `[policy]`.
+    /// Narrows `[policy]` for this key (never widens it); absent means `[policy]` as is.
     pub residency: Option<access::RawResidencyPolicy>,
     pub rate_limit: Option<access::RawRateLimit>,
     pub budget: Option<access::RawBudget>,
@@ -322,8 +322,13 @@ pub fn load_with_unknown_keys(
     }
 }
 
-/// `providers.2.kind` -> `providers[2].kind`, the form every other message uses.
+/// `providers.2.kind` -> `providers[2].kind`, the form every other message uses. An
+/// empty key (`"" = 1`, or the variable `TOLLGATE__`) is shown as TOML spells it, so
+/// every problem still starts with a path.
 fn bracket_indexes(path: &str) -> String {
+    if path.is_empty() {
+        return "\"\"".to_owned();
+    }
     let mut out = String::with_capacity(path.len() + 4);
     for (i, part) in path.split('.').enumerate() {
         if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {

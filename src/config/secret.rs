@@ -22,6 +22,25 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// Whether this is the placeholder [`unresolved`] gave instead of a value: what
+    /// `check-config --skip-secrets` validates with. Never served with.
+    pub fn is_unresolved(&self) -> bool {
+        self.0.starts_with(UNRESOLVED)
+    }
+}
+
+/// Starts every placeholder. No environment variable can hold a NUL byte, so a
+/// placeholder can never be mistaken for a resolved secret (nor the reverse).
+const UNRESOLVED: char = '\0';
+
+/// An `env` lookup for [`resolve`] that answers every name with a placeholder instead
+/// of reading the environment: validation then checks that each reference is well
+/// formed without needing its variable set (`tollgate check-config --skip-secrets`).
+pub fn unresolved(name: &str) -> Option<String> {
+    Some(format!("{UNRESOLVED}unresolved:{name}"))
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -34,6 +53,13 @@ pub enum SecretRefError {
     /// The value is not of the form `env:NAME`; inline secrets are refused on purpose.
     #[error("secrets must be references of the form \"env:NAME\"; inline values are not accepted")]
     NotAReference,
+    /// `env:` names something no environment variable can be called (empty, or with
+    /// whitespace, `=` or NUL in it).
+    #[error("\"env:{name}\" does not name an environment variable; expected \"env:NAME\" with NAME made of letters, digits and _")]
+    BadName {
+        /// The name as written.
+        name: String,
+    },
     /// The named environment variable is not set (or empty).
     #[error("environment variable {name} is not set")]
     Unset {
@@ -50,8 +76,12 @@ pub fn resolve(
 ) -> Result<Secret, SecretRefError> {
     let name = reference
         .strip_prefix("env:")
-        .filter(|n| !n.is_empty())
         .ok_or(SecretRefError::NotAReference)?;
+    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '=' || c == '\0') {
+        return Err(SecretRefError::BadName {
+            name: name.to_owned(),
+        });
+    }
     match env(name) {
         Some(value) if !value.is_empty() => Ok(Secret::new(value)),
         _ => Err(SecretRefError::Unset {
@@ -87,5 +117,23 @@ mod tests {
                 name: "MISSING".into()
             })
         );
+        for bad in ["env:", "env:MY KEY", "env:A=B"] {
+            assert!(
+                matches!(resolve(bad, &env), Err(SecretRefError::BadName { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn skipping_secrets_checks_the_form_without_reading_the_environment() {
+        let placeholder = resolve("env:NOT_SET_ANYWHERE", &unresolved).unwrap();
+        assert!(placeholder.is_unresolved());
+        assert!(!Secret::new("sk-live".into()).is_unresolved());
+        assert_eq!(
+            resolve("sk-inline", &unresolved).err(),
+            Some(SecretRefError::NotAReference)
+        );
+        assert!(resolve("env:", &unresolved).is_err());
     }
 }

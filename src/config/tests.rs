@@ -112,3 +112,41 @@ fn an_offer_naming_a_price_missing_from_the_catalog_is_refused() {
         "{err}"
     );
 }
+
+// Regression: #10 (a key's own residency replaced `[policy]` instead of narrowing it).
+#[test]
+fn a_keys_residency_narrows_the_default_and_never_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[policy]\ndeny_jurisdictions = [\"CN\"]\nallow_regions = [\"a\", \"b\"]\n{}",
+        MINIMAL.replace(
+            "hash = \"sha256:",
+            "residency = { allow_scopes = [\"regional\", \"datazone\"], allow_regions = [\"b\", \"c\"], allow_jurisdictions = [\"EU\", \"CN\"] }\nhash = \"sha256:",
+        )
+    );
+    let raw = load(&write_config(dir.path(), &text), vec![]).unwrap();
+    let settings = validate(raw, dir.path(), &fake_env).unwrap();
+    let policy = &settings.keys[0].residency;
+    assert_eq!(policy.deny_jurisdictions, ["CN".to_owned()].into());
+    assert_eq!(policy.allow_jurisdictions, Some(["EU".to_owned()].into()));
+    assert_eq!(policy.allow_regions, Some(["b".to_owned()].into()));
+    assert_eq!(
+        policy.allow_scopes,
+        Some([Scope::Regional, Scope::Datazone].into())
+    );
+}
+
+// Found by tests/fuzz_config.rs: an empty key gave a problem without a path.
+#[test]
+fn an_empty_key_is_reported_with_a_path_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &format!("\"\" = 1\n{MINIMAL}"));
+    let err = load(&path, vec![]).unwrap_err();
+    assert_eq!(
+        err.problems,
+        ["\"\": unknown key; see config/tollgate.example.toml for every accepted key"]
+    );
+    let env = vec![("TOLLGATE__".to_owned(), "x".to_owned())];
+    let err = load(&write_config(dir.path(), MINIMAL), env).unwrap_err();
+    assert!(err.problems[0].starts_with("\"\": unknown key"), "{err}");
+}

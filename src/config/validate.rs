@@ -76,7 +76,8 @@ pub struct KeySettings {
     pub models: Option<HashSet<String>>,
     /// Index into `Settings::teams`.
     pub team: Option<usize>,
-    /// The key's own policy, or `[policy]` when it declares none.
+    /// The key's effective policy: `[policy]` narrowed by the key's own `residency`
+    /// ([`ResidencyPolicy::narrow`]), never wider than `[policy]`.
     pub residency: ResidencyPolicy,
     pub rate_limit: RateLimit,
     pub budget: Budget,
@@ -381,8 +382,14 @@ fn validate_keys(
             found
         });
         let mut push = |path: String, msg: String| p.0.push(format!("{path}: {msg}"));
+        // Regression: #10 (a key's own residency replaced `[policy]`, so a key that
+        // only refused global scope was served from a jurisdiction the default denies).
         let residency = match &k.residency {
-            Some(r) => access::residency(&format!("{path}.residency"), r, &mut push),
+            Some(r) => default_policy.narrow(&access::residency(
+                &format!("{path}.residency"),
+                r,
+                &mut push,
+            )),
             None => default_policy.clone(),
         };
         let rate_limit = access::rate_limit(

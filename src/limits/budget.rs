@@ -125,11 +125,13 @@ fn resets_at(period: Period, now: DateTime<Utc>) -> DateTime<Utc> {
         .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
 }
 
-/// One budget and its spend.
+/// One budget and its spend. The spend is shared with the same account of earlier
+/// and later configurations ([`Account::sharing_spend`]), so a reload keeps it and a
+/// request finishing on the previous configuration still charges the current one.
 #[derive(Debug)]
 pub(super) struct Account {
     budget: Budget,
-    spent: Mutex<Spent>,
+    spent: Arc<Mutex<Spent>>,
 }
 
 impl Account {
@@ -138,8 +140,17 @@ impl Account {
         (budget.usd_per_day.is_some() || budget.usd_per_month.is_some()).then(|| {
             Arc::new(Self {
                 budget,
-                spent: Mutex::new(Spent::default()),
+                spent: Arc::new(Mutex::new(Spent::default())),
             })
+        })
+    }
+
+    /// This account's budget (possibly changed by a reload) over `old`'s spend, the
+    /// very same sums: the new limit applies to what was already spent.
+    pub(super) fn sharing_spend(&self, old: &Account) -> Arc<Self> {
+        Arc::new(Self {
+            budget: self.budget,
+            spent: old.spent.clone(),
         })
     }
 

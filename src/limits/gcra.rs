@@ -93,6 +93,8 @@ pub(super) struct Wait(pub(super) Option<Duration>);
 pub(super) struct Gcra {
     limiter: RateLimiter<Mode, Cell, TokioClock, NoOpMiddleware<Nanos>>,
     cell: Cell,
+    /// The clock's reading when the limiter was built: the cell's times count from it.
+    start: Nanos,
     /// Nanoseconds per cell, exactly as governor computes it.
     per_cell: u64,
     burst: u32,
@@ -104,9 +106,13 @@ impl Gcra {
         let quota = Quota::per_minute(per_minute);
         let cell = Cell::default();
         let per_cell = Nanos::from(quota.replenish_interval()).as_u64().max(1);
+        // Read just before governor reads its own start: at most a few nanoseconds
+        // earlier, which `carry_from` may undercount by; never more.
+        let start = clock.now();
         Self {
             limiter: RateLimiter::new(quota, cell.clone(), clock),
             cell,
+            start,
             per_cell,
             burst: per_minute.get(),
         }
@@ -147,6 +153,46 @@ impl Gcra {
                     Some(tat.saturating_add(debt))
                 });
         }
+    }
+
+    /// How far the arrival time runs ahead of now, in nanoseconds: the cells in use
+    /// (and any debt) times `per_cell`; 0 when the bucket is full.
+    fn outstanding(&self) -> u64 {
+        let now = self
+            .limiter
+            .clock()
+            .now()
+            .as_u64()
+            .saturating_sub(self.start.as_u64());
+        self.cell.0.load(Ordering::Acquire).saturating_sub(now)
+    }
+
+    /// Take over `old`'s state (a limiter of the previous configuration), so a reload
+    /// neither refills a bucket nor forgets over-use. Under a different limit, the
+    /// cells in use count against the new limit, up to its whole burst (requests made
+    /// within the old limit do not become debt when the limit goes down), and debt
+    /// beyond the old burst carries as that many cells; both come back at the new
+    /// rate. Call on a fresh limiter, before it is used.
+    pub(super) fn carry_from(&self, old: &Gcra) {
+        let scale = |ns: u128| ns * u128::from(self.per_cell) / u128::from(old.per_cell);
+        let old_out = u128::from(old.outstanding());
+        let old_bucket = u128::from(old.burst) * u128::from(old.per_cell);
+        let new_bucket = u128::from(self.burst) * u128::from(self.per_cell);
+        let within = old_out.min(old_bucket);
+        let carried = scale(within).min(new_bucket) + scale(old_out - within);
+        let outstanding = u64::try_from(carried).unwrap_or(u64::MAX);
+        if outstanding == 0 {
+            return;
+        }
+        let now = self
+            .limiter
+            .clock()
+            .now()
+            .as_u64()
+            .saturating_sub(self.start.as_u64());
+        self.cell
+            .0
+            .store(now.saturating_add(outstanding).max(1), Ordering::Release);
     }
 
     fn check(&self, mode: Mode, n: u32) -> Result<(), Wait> {

@@ -14,6 +14,7 @@
 //! can overrun a budget by what they cost together; the next request is then refused.
 
 mod budget;
+mod carry;
 mod gcra;
 mod quota;
 mod shared;
@@ -104,8 +105,10 @@ pub enum LimitsError {
 #[derive(Debug)]
 struct KeyLimits {
     name: String,
-    requests_per_minute: Option<Gcra>,
-    tokens_per_minute: Option<Gcra>,
+    /// Shared with the same key's limiter of the previous configuration when its
+    /// limit did not change (see `carry`).
+    requests_per_minute: Option<Arc<Gcra>>,
+    tokens_per_minute: Option<Arc<Gcra>>,
     budget: Option<Arc<Account>>,
     team: Option<usize>,
 }
@@ -119,7 +122,18 @@ struct TeamLimits {
 #[derive(Debug)]
 struct ModelLimits {
     name: String,
-    offers: Vec<Option<OfferQuota>>,
+    offers: Vec<OfferLimits>,
+}
+
+/// One offer's quota, and what identifies the offer across configurations.
+#[derive(Debug)]
+struct OfferLimits {
+    /// `<provider id>/<upstream model>`, with `#<n>` for the n-th repeat within the
+    /// model: what a reload matches offers by (indexes shift when offers are added),
+    /// and what names the offer's state in Redis.
+    identity: String,
+    /// `None`: the offer has no quota.
+    quota: Option<Arc<OfferQuota>>,
 }
 
 /// Every limit of one configuration. Indices are those of the `Settings` it was built
@@ -155,7 +169,7 @@ impl Limits {
         let clock = TokioClock::new();
         let gcra = |n: Option<u32>| {
             n.and_then(NonZeroU32::new)
-                .map(|n| Gcra::per_minute(n, clock))
+                .map(|n| Arc::new(Gcra::per_minute(n, clock)))
         };
         Self {
             keys: settings
@@ -182,10 +196,13 @@ impl Limits {
                 .iter()
                 .map(|m| ModelLimits {
                     name: m.name.clone(),
-                    offers: m
-                        .offers
-                        .iter()
-                        .map(|o| OfferQuota::new(&o.quota, clock))
+                    offers: carry::offer_identities(settings, m)
+                        .into_iter()
+                        .zip(&m.offers)
+                        .map(|(identity, o)| OfferLimits {
+                            identity,
+                            quota: OfferQuota::new(&o.quota, clock).map(Arc::new),
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -221,7 +238,7 @@ impl Limits {
         let Some(m) = self.models.get(model) else {
             return Ok(());
         };
-        let Some(Some(q)) = m.offers.get(offer) else {
+        let Some(OfferLimits { quota: Some(q), .. }) = m.offers.get(offer) else {
             return Ok(());
         };
         q.admit(expected_tokens)

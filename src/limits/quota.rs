@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use governor::clock::Clock;
+use tokio::time::Instant;
 
 use super::gcra::{Gcra, TokioClock, Wait};
 use crate::config::Quota;
@@ -45,12 +45,13 @@ pub(super) struct QuotaWait {
 /// step, so a refusal consumes nothing; it is held for a few comparisons only.
 #[derive(Debug)]
 pub(super) struct OfferQuota {
-    clock: TokioClock,
     requests_per_minute: Option<Gcra>,
     tokens_per_minute: Option<Gcra>,
     requests_per_day: Option<NonZeroU32>,
     /// Start times of the last `requests_per_day` admitted requests, oldest first.
-    day: Mutex<VecDeque<Duration>>,
+    /// Tokio instants rather than limiter-clock readings, so that a reload's new
+    /// quota can take them over as they are.
+    day: Mutex<VecDeque<Instant>>,
 }
 
 impl OfferQuota {
@@ -61,7 +62,6 @@ impl OfferQuota {
                 .map(|n| Gcra::per_minute(n, clock))
         };
         let out = Self {
-            clock,
             requests_per_minute: gcra(quota.requests_per_minute),
             tokens_per_minute: gcra(quota.tokens_per_minute),
             requests_per_day: quota.requests_per_day.and_then(NonZeroU32::new),
@@ -71,6 +71,33 @@ impl OfferQuota {
             || out.tokens_per_minute.is_some()
             || out.requests_per_day.is_some();
         limited.then_some(out)
+    }
+
+    /// Take over `old`'s state (the same offer's quota in the previous configuration):
+    /// each per-minute limiter that both have carries its cells in use
+    /// ([`Gcra::carry_from`]); the day keeps its admissions (the newest ones when the
+    /// new limit is lower). Call on a fresh quota, before use.
+    pub(super) fn carry_from(&self, old: &OfferQuota) {
+        let pairs = [
+            (&self.requests_per_minute, &old.requests_per_minute),
+            (&self.tokens_per_minute, &old.tokens_per_minute),
+        ];
+        for (new, old) in pairs {
+            if let (Some(new), Some(old)) = (new, old) {
+                new.carry_from(old);
+            }
+        }
+        let Some(max) = self.requests_per_day else {
+            return;
+        };
+        let old_day = old.day.lock().unwrap_or_else(PoisonError::into_inner);
+        let keep = usize::try_from(max.get()).unwrap_or(usize::MAX);
+        let mut day = self.day.lock().unwrap_or_else(PoisonError::into_inner);
+        *day = old_day
+            .iter()
+            .skip(old_day.len().saturating_sub(keep))
+            .copied()
+            .collect();
     }
 
     /// Requests per minute, tokens per minute and requests per day, as configured.
@@ -91,7 +118,7 @@ impl OfferQuota {
     /// a provider resetting at midnight.
     pub(super) fn admit(&self, tokens: u32) -> Result<(), QuotaWait> {
         let mut day = self.day.lock().unwrap_or_else(PoisonError::into_inner);
-        let now: Duration = self.clock.now().into();
+        let now = Instant::now();
         let mut refusal: Option<QuotaWait> = None;
         // `None` (never fits) outranks any finite wait.
         let mut refuse = |limit, Wait(wait): Wait| {

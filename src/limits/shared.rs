@@ -4,8 +4,8 @@
 //! decides (by default: rate limits and quotas allow, budgets deny), and the
 //! decision is counted in `tollgate_limits_backend_errors_total`.
 //!
-//! Redis state, under `key_prefix`: `key:<name>:rpm|tpm` and `offer:<model>:<offer
-//! index>:rpm|tpm|rpd` (GCRA arrival times, and for the day a sorted set of admission
+//! Redis state, under `key_prefix`: `key:<name>:rpm|tpm` and `offer:<model>:<provider
+//! id>/<upstream model>:rpm|tpm|rpd` (GCRA arrival times, and for the day a sorted set of admission
 //! times: a rolling 24 hours as in-process), `budget:key|team:<name>:day:<YYYY-MM-DD>`
 //! and `...:month:<YYYY-MM>` (pico-dollars spent, expiring after their period).
 
@@ -118,11 +118,22 @@ impl Limits {
         let Some(m) = self.models.get(model) else {
             return Ok(());
         };
-        let Some(Some(q)) = m.offers.get(offer) else {
+        let Some(super::OfferLimits {
+            quota: Some(q),
+            identity,
+        }) = m.offers.get(offer)
+        else {
             return Ok(());
         };
         let (rpm, tpm, rpd) = q.limits();
-        let key = |limit: &str| format!("{}offer:{}:{offer}:{limit}", backend.store.prefix, m.name);
+        // By identity, not index: a reload that inserts an offer must not hand this
+        // offer's state to another.
+        let key = |limit: &str| {
+            format!(
+                "{}offer:{}:{identity}:{limit}",
+                backend.store.prefix, m.name
+            )
+        };
         let mut limiters = Vec::new();
         let mut names = Vec::new();
         if let Some(max) = rpd {

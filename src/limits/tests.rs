@@ -3,6 +3,7 @@
 //! the rebuild.
 
 mod budgets;
+mod carry;
 mod rates;
 
 use std::path::Path;
@@ -69,10 +70,15 @@ const B: usize = 1;
 const C: usize = 2;
 
 fn settings(dir: &Path) -> Settings {
+    settings_from(dir, CONFIG)
+}
+
+/// Validated settings of `config` (with the shipped price catalog) in `dir`.
+fn settings_from(dir: &Path, config: &str) -> Settings {
     let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     std::fs::copy(config_dir.join("prices.toml"), dir.join("prices.toml")).unwrap();
     let path = dir.join("tollgate.toml");
-    std::fs::write(&path, CONFIG).unwrap();
+    std::fs::write(&path, config).unwrap();
     let raw = load(&path, Vec::new()).unwrap();
     validate(raw, dir, &|name| Some(format!("secret-for-{name}"))).unwrap()
 }

@@ -178,6 +178,6 @@ async fn a_request_larger_than_the_token_burst_never_fits() {
     );
     // It consumed nothing either.
     limits.offer_available(0, 1, 1_000).unwrap();
-    let q = limits.models[0].offers[1].as_ref().unwrap();
+    let q = limits.models[0].offers[1].quota.as_ref().unwrap();
     assert_eq!(q.admit(1).unwrap_err().limit, QuotaLimit::TokensPerMinute);
 }
