@@ -173,16 +173,34 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
     assert_eq!(cells[3], cells[2]);
     assert_eq!(cells[4], "0");
 
+    // The expected figure by hand, from config/prices.toml's `openai/o1/2024-12-17` row
+    // (input $15, output $60 per million tokens; reasoning is inside output). Each
+    // record is the mock's answer: 13 input tokens, none cached, 327 output tokens.
+    //   13 × 15 / 1e6 = 0.000195;  327 × 60 / 1e6 = 0.01962;  one record: 0.019815
+    //   two records: 0.03963
+    for r in [demo, eu] {
+        assert_eq!(
+            (
+                &r["input_tokens"],
+                &r["cached_input_tokens"],
+                &r["output_tokens"]
+            ),
+            (&json!(13), &Value::Null, &json!(327)),
+            "the arithmetic below assumes these counts"
+        );
+    }
+    let on_o1 = Decimal::from_str("0.03963").unwrap();
     let records = tollgate::ledger::scan::records(&ledger, &Default::default()).unwrap();
     let target = tollgate::pricing::reprice::Target::Offer("openai/o1".into());
-    let per_record: Decimal = records
-        .iter()
-        .map(|r| tollgate::pricing::reprice::reprice_record(&prices, &target, r).unwrap())
-        .sum();
+    for r in &records {
+        let one = tollgate::pricing::reprice::reprice_record(&prices, &target, r);
+        assert_eq!(one, Some(Decimal::from_str("0.019815").unwrap()));
+    }
     let lines = tollgate::pricing::reprice::reprice(&prices, &target, &records);
-    let summed: Decimal = lines.values().map(|l| l.repriced).sum();
-    assert_eq!(summed, per_record);
-    assert!(per_record > spend_demo + spend_eu);
+    let line = lines.values().next().unwrap();
+    assert_eq!((lines.len(), line.requests), (1, 2));
+    assert_eq!(line.repriced, on_o1);
+    assert_eq!(line.recorded, spend_demo + spend_eu);
 
     // The built binary, by model name, says where the comparison is approximate.
     let config_path = gw.dir.path().join("tollgate.toml");
@@ -210,7 +228,7 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
         text.contains("deepseek-r1") && text.contains("2026-08-01"),
         "{text}"
     );
-    assert!(text.contains(&per_record.normalize().to_string()), "{text}");
+    assert!(text.contains("0.03963"), "{text}");
     assert!(text.contains("tokenizer"), "{text}");
     gw.stop().await;
 }

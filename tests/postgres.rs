@@ -4,14 +4,16 @@
 //! when the database goes away under load, records wait in the queue (`/readyz` says
 //! so) and all land once it is back.
 //!
-//! The tests need a PostgreSQL at `TOLLGATE_TEST_POSTGRES_URL` (`.ci/run` sets it to
-//! the local server, starting it if needed) and are skipped, saying so, when it is
-//! unset. Each test creates its own database and drops it at the end.
+//! The tests need a PostgreSQL at `TOLLGATE_TEST_POSTGRES_URL`, so a plain `cargo test`
+//! lists them as ignored (with that reason), never as passed; `.ci/run` sets the
+//! variable to the local server, starting it if needed, and runs them with
+//! `--ignored`. Run by hand without the variable, they fail saying what is missing.
+//! Each test creates its own database and drops it at the end.
 
 #![expect(
     clippy::unwrap_used,
-    clippy::print_stderr,
-    reason = "test helpers: a failed step fails the test, and a skip is said on stderr"
+    clippy::panic,
+    reason = "test helpers: a failed step fails the test"
 )]
 
 mod common;
@@ -35,19 +37,18 @@ struct TestDatabase {
 }
 
 impl TestDatabase {
-    async fn create() -> Option<Self> {
+    async fn create() -> Self {
         let Ok(admin_url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
-            eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL is unset, so there is no PostgreSQL for the fleet ledger");
-            return None;
+            panic!("TOLLGATE_TEST_POSTGRES_URL is unset: there is no PostgreSQL for the fleet ledger (.ci/run sets it)");
         };
         let name = format!("tollgate_test_{}", uuid::Uuid::now_v7().simple());
         execute(&admin_url, &format!("CREATE DATABASE {name}")).await;
         let url = replace_database(&admin_url, &name);
-        Some(Self {
+        Self {
             admin_url,
             name,
             url,
-        })
+        }
     }
 
     async fn client(&self) -> tokio_postgres::Client {
@@ -162,10 +163,9 @@ async fn chat(gw: &Gateway) -> (String, Decimal) {
 }
 
 #[tokio::test]
+#[ignore = "needs TOLLGATE_TEST_POSTGRES_URL (a PostgreSQL); .ci/run sets it and runs this"]
 async fn two_replicas_share_one_postgres_ledger() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+    let db = TestDatabase::create().await;
     let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
     let config = config(&fake.base_url);
     // Started together: both migrate the same new database at once.
@@ -338,10 +338,9 @@ fn host_port(url: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs TOLLGATE_TEST_POSTGRES_URL (a PostgreSQL); .ci/run sets it and runs this"]
 async fn records_wait_out_a_postgres_outage_and_none_are_lost() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+    let db = TestDatabase::create().await;
     let relay = Relay::start(&db.url).await;
     let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
     let mut gw = start_gateway_on_postgres(&config(&fake.base_url), &relay.url).await;

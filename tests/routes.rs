@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 #[tokio::test]
 async fn models_lists_what_the_key_may_use_with_residency() {
@@ -47,7 +48,10 @@ async fn models_lists_what_the_key_may_use_with_residency() {
 #[tokio::test]
 async fn a_request_record_is_served_to_the_key_that_made_it_only() {
     let fake = FakeUpstream::start(Reply::json(fixture("openai/chat_o1.json"))).await;
-    let mut gw = start_gateway(&one_offer_config(
+    // A second key of the same gateway: it may ask, and must learn nothing.
+    const OTHER: &str = "tg-other-key";
+    let other_hash = format!("sha256:{}", hex::encode(sha2::Sha256::digest(OTHER)));
+    let config = one_offer_config(
         "openai",
         &fake.base_url,
         "",
@@ -55,8 +59,8 @@ async fn a_request_record_is_served_to_the_key_that_made_it_only() {
         "o1",
         "o1",
         Some("openai/o1"),
-    ))
-    .await;
+    ) + &format!("\n[[keys]]\nname = \"other\"\nhash = \"{other_hash}\"\n");
+    let mut gw = start_gateway(&config).await;
     let resp = gw.chat(chat_body("o1")).await;
     let id = resp.headers()["x-tollgate-request-id"]
         .to_str()
@@ -82,6 +86,32 @@ async fn a_request_record_is_served_to_the_key_that_made_it_only() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+
+    // Another key asking for this record gets what it gets for an id that does not
+    // exist: a 404 with the same body but for the id it sent, nothing of the record.
+    let ask = |id: String| {
+        let url = format!("{}/v1/tollgate/requests/{id}", gw.url);
+        async move {
+            let resp = Gateway::client()
+                .get(url)
+                .bearer_auth(OTHER)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = ask(id.clone()).await;
+    assert_eq!(status, 404, "{body}");
+    for secret in [
+        "0.170595", "p1", "openai", "reported", "demo", "US", "tokens",
+    ] {
+        assert!(!body.contains(secret), "{secret:?} leaked: {body}");
+    }
+    let unknown = "tg-00000000000000000000000000000000";
+    let (status, unknown_body) = ask(unknown.to_owned()).await;
+    assert_eq!(status, 404);
+    assert_eq!(body.replace(&id, unknown), unknown_body);
     gw.stop().await;
 }
 

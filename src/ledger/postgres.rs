@@ -9,11 +9,13 @@
 //! SQLite's. The schema is migrated at start-up under an advisory lock, so replicas
 //! starting together do not race. Writes go through a small connection pool; a
 //! database that is down fails the batch, which the writer keeps and retries.
+//! Connections are encrypted as the URL's `sslmode` says (see [`tls`]).
+
+mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rust_decimal::Decimal;
 use tokio_postgres::types::{Json, ToSql};
-use tokio_postgres::NoTls;
 
 use super::scan::Filter;
 use super::{LedgerError, LedgerSink, UsageRecord};
@@ -103,31 +105,42 @@ fn pg_err(op: &'static str) -> impl Fn(tokio_postgres::Error) -> LedgerError {
     }
 }
 
-/// The server's own message where there is one (it never contains the URL).
+/// The server's own message where there is one, else the error and its causes
+/// ("error performing TLS handshake: invalid peer certificate: UnknownIssuer"), which
+/// tokio-postgres leaves out of its `Display`. Neither ever contains the URL.
 fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.code().code(), db.message());
     }
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
+    message
 }
 
 impl PostgresLedger {
     /// Connect to `url` and migrate the schema. Fails when the database cannot be
-    /// reached: a fleet replica should not start without its ledger.
+    /// reached, or its certificate is not trusted under `sslmode`: a fleet replica
+    /// should not start without its ledger.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
-        let mut config: tokio_postgres::Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| LedgerError::Postgres {
-                    op: "parse the URL",
-                    message: e.to_string(),
-                })?;
+        let setup = |op| move |message| LedgerError::Postgres { op, message };
+        let tls = crate::config::urls::postgres_tls(url).map_err(setup("parse the URL"))?;
+        let (connector, mode) = tls::connector(&tls).map_err(setup("set up TLS"))?;
+        let mut config: tokio_postgres::Config = tls
+            .url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| setup("parse the URL")(describe(&e)))?;
+        config.ssl_mode(mode);
         if config.get_connect_timeout().is_none() {
             // A database host that is gone should fail a batch, not hang the writer.
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 // A connection the database dropped while down is noticed and replaced.
                 recycling_method: RecyclingMethod::Verified,

@@ -92,7 +92,7 @@ impl Store {
     /// `on_redis_error`) and start the charge task, which ends when every `Store`
     /// clone is dropped. Needs a tokio runtime.
     pub(super) fn connect(settings: &SharedLimitsSettings) -> Result<Self, RedisError> {
-        let client = redis::Client::open(settings.redis_url.expose())?;
+        let client = super::shared::client(settings)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
