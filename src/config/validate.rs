@@ -56,6 +56,8 @@ pub struct Settings {
     pub price_max_age: Option<Duration>,
     /// `[limits] redis_url` and its options; `None` keeps limits in this process.
     pub shared_limits: Option<super::limits::SharedLimitsSettings>,
+    /// `[server]` timeouts and caps at the listeners' edge.
+    pub edge: super::edge::EdgeSettings,
 }
 
 /// Log output shape.
@@ -244,6 +246,7 @@ pub fn validate(
     let routing = access::routing(&raw.routing, &mut push);
     let shared_limits = super::limits::shared_limits(&raw.limits, env, &mut push);
     let ledger_url = super::urls::ledger_url(&raw.ledger, env, &mut push);
+    let edge = super::edge::edge(&raw, admin_listen, &mut push);
     let teams: Vec<TeamSettings> = raw
         .teams
         .iter()
@@ -317,6 +320,7 @@ pub fn validate(
         comparison_groups,
         price_max_age: raw.pricing.max_age,
         shared_limits,
+        edge,
     })
 }
 
