@@ -143,7 +143,7 @@ async fn serve(
         ));
     }
     let cost_inputs = CostInputs {
-        messages: req.messages(),
+        messages: &*req,
         max_output: max_output_tokens(&req),
         prices: &app.meter.prices,
         at: facts.created_at,

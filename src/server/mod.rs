@@ -209,18 +209,23 @@ async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let is_limit = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if is_limit {
-            too_large()
-        } else {
+    // One buffer of the declared size: collecting chunks and then joining them would
+    // hold the body twice.
+    let mut out = bytes::BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut body = body.into_data_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        let chunk = chunk.map_err(|_| {
             GatewayError::new(
                 ErrorCode::InvalidRequest,
                 "the request body could not be read",
             )
+        })?;
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
         }
-    })
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
 }
 
 /// `x-tollgate-*` headers every proxied answer carries.
