@@ -48,6 +48,8 @@ struct Fixed {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Base URL of the in-process mock upstream, when one was started.
     mock_base: Option<String>,
+    /// The process's shutdown phases, seen by every generation's requests and streams.
+    shutdown: crate::server::Shutdown,
 }
 
 /// A built gateway: the swappable state plus what must be shut down in order.
@@ -85,6 +87,11 @@ impl App {
         self.reloader.clone()
     }
 
+    /// The shutdown phases the listeners and streams follow (`serve_with`).
+    pub fn shutdown_handle(&self) -> crate::server::Shutdown {
+        self.reloader.fixed.shutdown.clone()
+    }
+
     /// Flush every queued ledger record, then stop background tasks. Call after the
     /// listeners have stopped so no new records arrive.
     pub async fn shutdown(self) -> Result<(), LedgerError> {
@@ -115,7 +122,8 @@ impl Reloader {
                 "listen addresses changed in the config; they apply at the next restart"
             );
         }
-        let next = generation(settings, &self.fixed, Some(&current.limits)).await?;
+        let mut next = generation(settings, &self.fixed, Some(&current.limits)).await?;
+        next.in_flight.adopt(&current.in_flight);
         self.shared.swap(next);
         Ok(())
     }
@@ -227,6 +235,7 @@ async fn generation(
         audit: Arc::new(crate::metering::audit::Auditor::new(&settings)),
     };
     warn_stale_prices(&settings);
+    let in_flight = crate::auth::InFlight::new(&settings.keys, settings.edge.max_in_flight_per_key);
     Ok(AppState {
         settings: Arc::new(settings),
         upstream,
@@ -237,6 +246,8 @@ async fn generation(
         store: fixed.store.clone(),
         metrics: fixed.metrics.clone(),
         clock: fixed.clock.clone(),
+        in_flight,
+        shutdown: fixed.shutdown.clone(),
     })
 }
 
@@ -298,6 +309,7 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
             handle
         },
         mock_base,
+        shutdown: crate::server::Shutdown::new(),
     });
     let first = generation(settings, &fixed, None).await?;
     Ok(App {

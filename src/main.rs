@@ -379,6 +379,7 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
 
 async fn run(settings: tollgate::config::Settings, config: PathBuf) -> anyhow::Result<()> {
     let grace = settings.shutdown_grace;
+    let edge = settings.edge;
     let (listen, admin_listen) = (settings.listen, settings.admin_listen);
     let app = tollgate::build_app(settings).await?;
     // SIGHUP or an edited config/catalog file: validated, then swapped in atomically.
@@ -389,50 +390,58 @@ async fn run(settings: tollgate::config::Settings, config: PathBuf) -> anyhow::R
     let admin = tokio::net::TcpListener::bind(admin_listen)
         .await
         .with_context(|| format!("binding admin.listen {admin_listen}"))?;
-    tracing::info!(%listen, %admin_listen, "tollgate listening");
+    // The bound addresses: with port 0 in the config, the port the system chose.
+    let bound =
+        |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(listen = %bound(&listener), admin_listen = %bound(&admin), "tollgate listening");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut admin_stop = stop_rx.clone();
-    let admin_task = tokio::spawn(tollgate::server::serve(
-        admin,
-        app.admin_router(),
-        async move {
-            let _ = admin_stop.changed().await;
-        },
-    ));
-    let mut app_stop = stop_rx;
-    let server = tollgate::server::serve(listener, app.router(), async move {
-        let _ = app_stop.changed().await;
-    });
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result?,
-        () = shutdown_signal() => {
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections, finishing in-flight requests");
-            let _ = stop_tx.send(true);
-            drain(&mut server, grace).await?;
-        }
-    }
-    let _ = stop_tx.send(true);
-    let _ = admin_task.await;
+    let shutdown = app.shutdown_handle();
+    let serve = |listener, router| {
+        tokio::spawn(tollgate::server::serve_with(
+            listener,
+            router,
+            edge,
+            shutdown.clone(),
+        ))
+    };
+    let listeners = [
+        serve(listener, app.router()),
+        serve(admin, app.admin_router()),
+    ];
+    shutdown_signal().await;
+    tracing::info!(
+        grace_secs = grace.as_secs_f64(),
+        "shutting down: no new connections, finishing in-flight requests"
+    );
+    drain(listeners, &shutdown, grace).await;
     watcher.abort();
+    // Read before `shutdown` consumes the app: records refused on the way (queue full).
+    let ledger = app.state().ledger.clone();
     app.shutdown().await?;
+    let dropped = ledger.dropped_total();
+    if dropped > 0 {
+        anyhow::bail!("{dropped} ledger records could not be written (each is logged with its request id as \"ledger record dropped\")");
+    }
     tracing::info!("ledger flushed; bye");
     Ok(())
 }
 
-/// Let in-flight requests and streams finish, up to `grace`; past it they are cut
-/// (each still writes its record as its body is dropped).
+/// Every listener drains under one deadline: requests and streams get `grace` to
+/// finish; then what remains is ended (streams with a final error event, each
+/// recorded) and, `CUT_WINDOW` later, its connections are closed. Returns once no
+/// connection is left, so no record can arrive after the ledger's final flush.
 async fn drain(
-    server: &mut std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
+    listeners: [tokio::task::JoinHandle<()>; 2],
+    shutdown: &tollgate::server::Shutdown,
     grace: Duration,
-) -> anyhow::Result<()> {
-    match tokio::time::timeout(grace, server.as_mut()).await {
-        Ok(result) => Ok(result?),
-        Err(_) => {
-            tracing::warn!("shutdown deadline passed; cutting the remaining connections");
-            Ok(())
-        }
+) {
+    shutdown.stop();
+    let all = futures_util::future::join_all(listeners);
+    tokio::pin!(all);
+    if tokio::time::timeout(grace, all.as_mut()).await.is_err() {
+        tracing::warn!("shutdown deadline passed; ending the remaining requests and streams");
+        shutdown.cut();
+        all.await;
     }
 }
 

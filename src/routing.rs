@@ -15,7 +15,7 @@ use rand::Rng;
 use rust_decimal::Decimal;
 
 use crate::config::{ModelSettings, RoutingSettings, RoutingStrategy, Settings};
-use crate::metering::estimate::{self, TokenizerKind};
+use crate::metering::estimate::TokenizerKind;
 use crate::pricing::{self, PriceBook, TokenCounts};
 
 /// Output tokens assumed for an offer with no history when the request sets no limit.
@@ -56,7 +56,8 @@ impl OfferHealth {
 
 /// What the `cheapest` strategy needs to know about this request.
 pub struct CostInputs<'a> {
-    pub messages: &'a serde_json::Value,
+    /// The prompt: the request, or (in tests) a bare `messages` array.
+    pub messages: &'a dyn crate::api::openai::Prompt,
     /// `max_completion_tokens` or `max_tokens`, when the request set one.
     pub max_output: Option<u64>,
     pub prices: &'a PriceBook,
@@ -163,7 +164,7 @@ impl Router {
         let input = match prompt_tokens.iter().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n,
             None => {
-                let n = estimate::count_chat_prompt(kind, inputs.messages);
+                let n = inputs.messages.prompt_tokens(kind);
                 prompt_tokens.push((kind, n));
                 n
             }

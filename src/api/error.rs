@@ -23,6 +23,12 @@ pub enum ErrorCode {
     NoUpstreamAvailable,
     UpstreamTimeout,
     Internal,
+    /// The request body did not arrive within `server.body_read_timeout`.
+    RequestTimeout,
+    /// A Host the listener does not serve (the admin listener without a key).
+    MisdirectedRequest,
+    /// tollgate is shutting down and ended the request at the deadline.
+    ShuttingDown,
 }
 
 impl ErrorCode {
@@ -40,6 +46,9 @@ impl ErrorCode {
             ErrorCode::NoUpstreamAvailable => "no_upstream_available",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal_error",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::MisdirectedRequest => "misdirected_request",
+            ErrorCode::ShuttingDown => "shutting_down",
         }
     }
 
@@ -56,6 +65,9 @@ impl ErrorCode {
             ErrorCode::NoUpstreamAvailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
+            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -63,15 +75,17 @@ impl ErrorCode {
     fn error_type(self) -> &'static str {
         match self {
             ErrorCode::InvalidApiKey => "authentication_error",
-            ErrorCode::InvalidRequest | ErrorCode::ModelNotFound | ErrorCode::RequestTooLarge => {
-                "invalid_request_error"
-            }
+            ErrorCode::InvalidRequest
+            | ErrorCode::ModelNotFound
+            | ErrorCode::RequestTooLarge
+            | ErrorCode::RequestTimeout
+            | ErrorCode::MisdirectedRequest => "invalid_request_error",
             ErrorCode::ResidencyViolation => "permission_error",
             ErrorCode::RateLimited | ErrorCode::BudgetExceeded => "rate_limit_error",
             ErrorCode::UpstreamError
             | ErrorCode::NoUpstreamAvailable
             | ErrorCode::UpstreamTimeout => "upstream_error",
-            ErrorCode::Internal => "server_error",
+            ErrorCode::Internal | ErrorCode::ShuttingDown => "server_error",
         }
     }
 }

@@ -1,18 +1,30 @@
 //! The inbound Chat Completions request, as much of it as tollgate must understand.
 //!
-//! The body is kept as the client's JSON object so that fields tollgate does not know
-//! pass through untouched; only `model`, `messages`, `stream` and `stream_options` are
-//! read. Translating it for a given upstream is the provider adapters' job.
+//! The body is kept as the client's JSON so that fields tollgate does not know pass
+//! through untouched; only `model`, `messages`, `stream` and `stream_options` are
+//! read. `messages` stays the client's JSON text: as a `Value` tree a prompt of many
+//! small messages costs tens of times its size, and the upstream body is built from
+//! the text without copying the tree (see `providers::wire`). Translating the
+//! request for a given upstream is the provider adapters' job.
 
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, GatewayError};
+use crate::metering::estimate::{count_chat_prompt, TokenizerKind};
 
 /// A parsed `POST /v1/chat/completions` body.
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
-    /// The client's body, unknown fields included.
+    /// The client's body without `messages`: every other field, unknown ones included.
     pub body: Map<String, Value>,
+    /// `messages`: the client's JSON text of a non-empty array, with assistant
+    /// `reasoning_content` from earlier turns removed (DeepSeek R1 answers 400 to it,
+    /// and OpenAI-style upstreams reject unknown message fields).
+    messages: Box<RawValue>,
     /// The logical model asked for.
     pub model: String,
     /// Whether the client asked for an SSE stream.
@@ -22,24 +34,38 @@ pub struct ChatRequest {
     pub wants_usage_chunk: bool,
 }
 
+/// A chat prompt whose tokens can be counted: a request, or a bare `messages` array.
+pub trait Prompt: Sync {
+    /// Prompt tokens by `kind`'s tokenizer (see `estimate::count_chat_prompt`).
+    fn prompt_tokens(&self, kind: TokenizerKind) -> u64;
+}
+
+impl Prompt for Value {
+    fn prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        count_chat_prompt(kind, self)
+    }
+}
+
+impl Prompt for ChatRequest {
+    fn prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        ChatRequest::prompt_tokens(self, kind)
+    }
+}
+
 impl ChatRequest {
     /// Parse a body. `path_model` is the deployment of the Azure-style route, which
     /// takes precedence over (and may replace) a `model` field.
     pub fn parse(bytes: &[u8], path_model: Option<&str>) -> Result<Self, GatewayError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            GatewayError::new(
-                ErrorCode::InvalidRequest,
+        let Top { body, messages } = serde_json::from_slice(bytes).map_err(|e| {
+            let message = if e.classify() == serde_json::error::Category::Data {
+                "the request body must be a JSON object with `model` and `messages`".to_owned()
+            } else {
                 format!(
                     "the request body is not valid JSON ({e}); send a Chat Completions JSON object"
-                ),
-            )
+                )
+            };
+            GatewayError::new(ErrorCode::InvalidRequest, message)
         })?;
-        let Value::Object(body) = value else {
-            return Err(GatewayError::new(
-                ErrorCode::InvalidRequest,
-                "the request body must be a JSON object with `model` and `messages`",
-            ));
-        };
         let model = match (path_model, body.get("model")) {
             (Some(m), _) => m.to_owned(),
             (None, Some(Value::String(m))) if !m.is_empty() => m.clone(),
@@ -58,16 +84,15 @@ impl ChatRequest {
                 .with_param("model"))
             }
         };
-        match body.get("messages") {
-            Some(Value::Array(m)) if !m.is_empty() => {}
-            _ => {
-                return Err(GatewayError::new(
+        let messages = messages
+            .filter(|m| count_elements(m).is_some_and(|n| n > 0))
+            .ok_or_else(|| {
+                GatewayError::new(
                     ErrorCode::InvalidRequest,
                     "`messages` must be a non-empty array of chat messages",
                 )
-                .with_param("messages"))
-            }
-        }
+                .with_param("messages")
+            })?;
         let is_streaming = match body.get("stream") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -86,16 +111,136 @@ impl ChatRequest {
             .unwrap_or(false);
         Ok(Self {
             body,
+            messages: without_reasoning_content(messages),
             model,
             is_streaming,
             wants_usage_chunk,
         })
     }
 
-    /// The `messages` array (validated non-empty at parse).
-    pub fn messages(&self) -> &Value {
-        self.body.get("messages").unwrap_or(&Value::Null)
+    /// The `messages` array as the client's JSON text (validated non-empty at parse).
+    pub fn messages_json(&self) -> &RawValue {
+        &self.messages
     }
+
+    /// Call `f` with each message in turn, one parsed at a time, so memory stays
+    /// within one message whatever the prompt's length.
+    pub fn for_each_message(&self, f: impl FnMut(Value)) {
+        let mut de = serde_json::Deserializer::from_str(self.messages.get());
+        // Validated at parse; nothing to report if it could fail.
+        let _ = de.deserialize_seq(EachElement(f));
+    }
+
+    /// Prompt tokens by `kind`'s tokenizer, counted message by message.
+    pub fn prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        let primer = count_chat_prompt(kind, &Value::Array(Vec::new()));
+        let mut total = primer;
+        let mut one = Value::Array(Vec::with_capacity(1));
+        self.for_each_message(|m| {
+            if let Value::Array(items) = &mut one {
+                items.clear();
+                items.push(m);
+            }
+            total = total.saturating_add(count_chat_prompt(kind, &one).saturating_sub(primer));
+        });
+        total
+    }
+}
+
+/// The top-level object: `messages` kept as text, every other field as a value.
+struct Top {
+    body: Map<String, Value>,
+    messages: Option<Box<RawValue>>,
+}
+
+impl<'de> serde::Deserialize<'de> for Top {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TopVisitor)
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let mut top = Top {
+            body: Map::new(),
+            messages: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "messages" {
+                top.messages = Some(map.next_value()?);
+            } else {
+                let value: Value = map.next_value()?;
+                top.body.insert(key, value);
+            }
+        }
+        Ok(top)
+    }
+}
+
+/// Elements of a JSON array, skipped without building them; `None` if not an array.
+fn count_elements(raw: &RawValue) -> Option<usize> {
+    struct Count;
+    impl<'de> Visitor<'de> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut n = 0usize;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+    serde_json::Deserializer::from_str(raw.get())
+        .deserialize_seq(Count)
+        .ok()
+}
+
+/// Calls its function with each element of an array.
+struct EachElement<F>(F);
+
+impl<'de, F: FnMut(Value)> Visitor<'de> for EachElement<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            (self.0)(item);
+        }
+        Ok(())
+    }
+}
+
+/// `messages` without any message's `reasoning_content`. Only a prompt that mentions
+/// the field is parsed and rewritten; every other one is kept as it came.
+fn without_reasoning_content(messages: Box<RawValue>) -> Box<RawValue> {
+    if !messages.get().contains("\"reasoning_content\"") {
+        return messages;
+    }
+    let Ok(mut parsed) = serde_json::from_str::<Value>(messages.get()) else {
+        return messages;
+    };
+    if let Value::Array(items) = &mut parsed {
+        for m in items.iter_mut() {
+            if let Value::Object(m) = m {
+                m.remove("reasoning_content");
+            }
+        }
+    }
+    serde_json::value::to_raw_value(&parsed).unwrap_or(messages)
 }
 
 #[cfg(test)]
@@ -121,6 +266,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.model, "dep");
+    }
+
+    #[test]
+    fn messages_stay_text_without_earlier_reasoning_and_are_counted_one_by_one() {
+        let r = ChatRequest::parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yes","reasoning_content":"secret chain"}]}"#,
+            None,
+        )
+        .unwrap();
+        assert!(!r.body.contains_key("messages"));
+        let text = r.messages_json().get();
+        assert!(text.contains("\"yes\"") && !text.contains("reasoning_content"));
+        let mut seen = Vec::new();
+        r.for_each_message(|m| seen.push(m["content"].clone()));
+        assert_eq!(seen, vec![Value::from("hi"), Value::from("yes")]);
+        // Counting message by message equals counting the whole array.
+        let whole: Value = serde_json::from_str(text).unwrap();
+        for kind in [TokenizerKind::O200kBase, TokenizerKind::DeepSeekV3] {
+            assert_eq!(r.prompt_tokens(kind), count_chat_prompt(kind, &whole));
+        }
+    }
+
+    #[test]
+    fn rejects_empty_or_non_array_messages_and_non_objects() {
+        for body in [
+            &br#"{"model":"m","messages":[]}"#[..],
+            br#"{"model":"m","messages":{"role":"user"}}"#,
+            br#"{"model":"m","messages":"hi"}"#,
+            br#"{"model":"m"}"#,
+        ] {
+            let e = ChatRequest::parse(body, None).unwrap_err();
+            assert_eq!(
+                (e.code, e.param),
+                (ErrorCode::InvalidRequest, Some("messages"))
+            );
+        }
+        let e = ChatRequest::parse(b"[1,2]", None).unwrap_err();
+        assert!(e.message.contains("must be a JSON object"), "{}", e.message);
     }
 
     #[test]

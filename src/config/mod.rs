@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod comparison;
+pub mod edge;
 pub mod limits;
 pub mod secret;
 pub mod urls;
@@ -72,6 +73,19 @@ pub struct RawServer {
     pub max_body_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: std::time::Duration,
+    /// Longest a client may take to send a request's headers, from its first byte.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: std::time::Duration,
+    /// Longest a client may take to send a request's body.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: std::time::Duration,
+    /// Longest an idle keep-alive connection stays open waiting for its next request.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: std::time::Duration,
+    /// Open connections per listener; past it new connections wait to be accepted.
+    pub max_connections: usize,
+    /// Requests one key may have in flight (streams count until they end); 0 = no cap.
+    pub max_in_flight_per_key: u32,
 }
 
 impl Default for RawServer {
@@ -80,6 +94,11 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 4 * 1024 * 1024,
             shutdown_grace: std::time::Duration::from_secs(30),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            keepalive_timeout: std::time::Duration::from_secs(75),
+            max_connections: 1024,
+            max_in_flight_per_key: 64,
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Settings {
     pub shared_limits: Option<super::limits::SharedLimitsSettings>,
     /// `upstream.max_retry_after`: the cap on an upstream's `retry-after`.
     pub max_retry_after: Duration,
+    /// `[server]` timeouts and caps at the listeners' edge.
+    pub edge: super::edge::EdgeSettings,
 }
 
 /// Log output shape.
@@ -247,6 +249,7 @@ pub fn validate(
     let routing = access::routing(&raw.routing, &mut push);
     let shared_limits = super::limits::shared_limits(&raw.limits, env, &mut push);
     let ledger_url = super::urls::ledger_url(&raw.ledger, env, &mut push);
+    let edge = super::edge::edge(&raw, admin_listen, &mut push);
     let teams: Vec<TeamSettings> = raw
         .teams
         .iter()
@@ -321,6 +324,7 @@ pub fn validate(
         price_max_age: raw.pricing.max_age,
         shared_limits,
         max_retry_after: raw.upstream.max_retry_after,
+        edge,
     })
 }
 

@@ -166,7 +166,12 @@ impl<S: LedgerSink> Writer<S> {
                     .fetch_sub(batch.len(), Ordering::Relaxed);
                 let lost = u64::try_from(batch.len()).unwrap_or(u64::MAX);
                 self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
-                tracing::error!(error = %e, records = batch.len(), "ledger batch lost at shutdown");
+                let request_ids = batch
+                    .iter()
+                    .map(|r| r.request_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                tracing::error!(error = %e, records = batch.len(), %request_ids, "ledger batch lost at shutdown");
                 return Err(e);
             }
             tokio::select! {

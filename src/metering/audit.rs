@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::estimate::{self, OutputTokenCounter};
+use super::estimate::OutputTokenCounter;
 use super::finalize::RequestFacts;
 use crate::config::Settings;
 use crate::ledger::{PricingStatus, UsageRecord, UsageSource};
@@ -110,7 +110,7 @@ impl Auditor {
         if record.usage_source == UsageSource::None {
             return;
         }
-        let counted_input = estimate::count_chat_prompt(served.tokenizer, request.messages());
+        let counted_input = request.prompt_tokens(served.tokenizer);
         let audit = &mut record.audit;
         audit.counted_input_tokens = Some(counted_input);
         if let Some(v) = visible {

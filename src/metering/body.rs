@@ -49,6 +49,9 @@ pub struct StreamSetup {
     pub ttfb: std::time::Duration,
     /// When the answering attempt was sent; the upstream's time runs to its last byte.
     pub upstream_started: tokio::time::Instant,
+    /// Cancelled at the shutdown deadline: the stream then ends with a final
+    /// `shutting_down` error event and is recorded.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The relaying, metering body. See the module docs.
@@ -67,6 +70,7 @@ pub struct MeteredBody {
     /// Set when the upstream's stream ended (or broke): the end of the upstream's time.
     upstream_ended: Option<tokio::time::Instant>,
     idle: Pin<Box<tokio::time::Sleep>>,
+    shutdown: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     setup: Option<StreamSetup>,
 }
 
@@ -90,6 +94,8 @@ impl MeteredBody {
             settled: None,
             upstream_ended: None,
             idle: Box::pin(tokio::time::sleep(setup.idle_timeout)),
+            // A child token: polling it never contends with other streams.
+            shutdown: Box::pin(setup.shutdown.child_token().cancelled_owned()),
             setup: Some(setup),
         }
     }
@@ -223,6 +229,24 @@ impl MeteredBody {
         })
     }
 
+    /// End the stream at the shutdown deadline: a final error event, and the record.
+    fn end_at_shutdown(&mut self) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let request_id = self
+            .setup
+            .as_ref()
+            .map_or("", |s| s.facts.request_id.as_str());
+        let error = crate::api::error::GatewayError::new(
+            crate::api::error::ErrorCode::ShuttingDown,
+            "tollgate is shutting down and ended this stream at its shutdown deadline; the usage so far is recorded",
+        );
+        let bytes = sse::encode_event(&SseEvent {
+            data: error.body(request_id).to_string(),
+            ..SseEvent::default()
+        });
+        self.finish(Outcome::UpstreamError, Some("shutting_down"));
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+
     fn fail(&mut self, message: &str) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let mut out = BytesMut::new();
         self.release_held(&mut out, true);
@@ -244,6 +268,9 @@ impl Body for MeteredBody {
         loop {
             if this.setup.is_none() {
                 return Poll::Ready(None);
+            }
+            if this.shutdown.as_mut().poll(cx).is_ready() {
+                return this.end_at_shutdown();
             }
             let chunk = match this.first.take() {
                 Some(first) => first,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::estimate::{self, OutputTokenCounter, TokenizerKind};
+use super::estimate::{OutputTokenCounter, TokenizerKind};
 use super::plausible;
 use super::Usage;
 use crate::api::openai::ChatRequest;
@@ -182,12 +182,9 @@ impl Meter {
             }
         };
         let kind = served.tokenizer;
-        let input = reported.input.or_else(|| {
-            facts
-                .request
-                .as_deref()
-                .map(|r| estimate::count_chat_prompt(kind, r.messages()))
-        });
+        let input = reported
+            .input
+            .or_else(|| facts.request.as_deref().map(|r| r.prompt_tokens(kind)));
         let output_count = reported.output.or_else(|| output.map(|c| c.total()));
         let usage = Usage {
             input,

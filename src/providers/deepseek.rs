@@ -1,6 +1,6 @@
 //! DeepSeek's own API (`https://api.deepseek.com`): Bearer auth; reasoning arrives
 //! as `reasoning_content` beside `content` and must never be sent back upstream
-//! (R1 answers 400; `wire::chat_body` strips it); input usage is split into cache
+//! (R1 answers 400; `ChatRequest::parse` strips it); input usage is split into cache
 //! hits and misses; usage rides on the `finish_reason` chunk of a stream; the
 //! server sends `: keep-alive` comments while queueing, which the SSE parser skips.
 

@@ -10,11 +10,53 @@ use crate::api::openai::ChatRequest;
 use crate::metering::plausible::wire_count;
 use crate::metering::Usage;
 
-/// The client's body for `target`: the upstream model name, usage always requested
-/// on streams (the meter needs it; the client's own wish is honoured when relaying),
-/// and assistant `reasoning_content` from earlier turns removed (DeepSeek R1 answers
-/// 400 to it, and OpenAI-style upstreams reject unknown message fields).
-pub fn chat_body(req: &ChatRequest, target: Target<'_>) -> Map<String, Value> {
+/// The upstream body being built: the client's fields (edited through `Deref` as a
+/// map) and its `messages`, kept as the client's JSON text and written as they are
+/// (`ChatRequest` already removed earlier turns' `reasoning_content`), so a long
+/// prompt is never copied into a `Value` tree.
+pub struct ChatBody<'a> {
+    fields: Map<String, Value>,
+    messages: &'a serde_json::value::RawValue,
+}
+
+impl std::ops::Deref for ChatBody<'_> {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.fields
+    }
+}
+
+impl std::ops::DerefMut for ChatBody<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.fields
+    }
+}
+
+impl ChatBody<'_> {
+    /// The JSON body: the fields, then `messages`.
+    fn to_bytes(&self) -> Vec<u8> {
+        let messages = self.messages.get();
+        let mut out = Vec::with_capacity(messages.len() + 256);
+        out.push(b'{');
+        for (key, value) in &self.fields {
+            // Writing a string or a `Value` into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, value);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"messages\":");
+        out.extend_from_slice(messages.as_bytes());
+        out.push(b'}');
+        out
+    }
+}
+
+/// The client's body for `target`: the upstream model name, and usage always
+/// requested on streams (the meter needs it; the client's own wish is honoured when
+/// relaying).
+pub fn chat_body<'a>(req: &'a ChatRequest, target: Target<'_>) -> ChatBody<'a> {
     let mut body = req.body.clone();
     body.insert(
         "model".into(),
@@ -30,14 +72,10 @@ pub fn chat_body(req: &ChatRequest, target: Target<'_>) -> Map<String, Value> {
             *opts = serde_json::json!({ "include_usage": true });
         }
     }
-    if let Some(Value::Array(messages)) = body.get_mut("messages") {
-        for m in messages.iter_mut() {
-            if let Value::Object(m) = m {
-                m.remove("reasoning_content");
-            }
-        }
+    ChatBody {
+        fields: body,
+        messages: req.messages_json(),
     }
-    body
 }
 
 /// o-series reasoning models refuse `max_tokens`; they take `max_completion_tokens`,
@@ -59,7 +97,7 @@ pub fn rename_max_tokens_for_reasoning_models(body: &mut Map<String, Value>, ups
 pub fn json_request(
     url: String,
     auth: Option<(&'static str, String)>,
-    body: &Map<String, Value>,
+    body: &ChatBody<'_>,
 ) -> UpstreamRequest {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
@@ -69,7 +107,7 @@ pub fn json_request(
             headers.insert(HeaderName::from_static(name), v);
         }
     }
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let bytes = body.to_bytes();
     UpstreamRequest {
         url,
         headers,

@@ -7,6 +7,11 @@
 //! with no environment), and a warning is logged at start-up. App keys are refused
 //! either way: an app key must never read other apps' spend. `/healthz`, `/readyz`
 //! and the dashboard's static files (which hold no data) are always open.
+//!
+//! Without a key the listener must be on loopback (config validation refuses
+//! anything else) and answers only requests whose `Host` is `localhost`,
+//! `127.0.0.1` or `[::1]` (any port): a web page whose name an attacker re-points at
+//! 127.0.0.1 (DNS rebinding) gets `421 misdirected_request`, not the data.
 
 use std::sync::Arc;
 
@@ -14,6 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
@@ -47,6 +53,34 @@ pub async fn require_admin_key(
     next.run(request).await
 }
 
+/// Middleware on the whole admin router: the Host rule of the module docs.
+pub async fn require_local_host(
+    State(app): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if app.settings.admin_key.is_none() && !is_local_host(request.headers()) {
+        return GatewayError::new(
+            ErrorCode::MisdirectedRequest,
+            "without admin.api_key the admin listener answers only Host: localhost, 127.0.0.1 or [::1]; set admin.api_key to reach it by another name",
+        )
+        .into_response_with_id(ADMIN_REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// Whether the `Host` header names this machine's loopback, with any port.
+fn is_local_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get("host").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1"
+}
+
 fn check_admin_key(app: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
     if crate::auth::authenticate(&app.settings.keys, headers).is_ok() {
         return Err(GatewayError::new(
@@ -62,7 +96,10 @@ fn check_admin_key(app: &AppState, headers: &HeaderMap) -> Result<(), GatewayErr
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
+    // Digests have one length, so the comparison's time says nothing about the key's.
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let expected: [u8; 32] = Sha256::digest(expected.expose().as_bytes()).into();
+    if bool::from(presented.ct_eq(&expected)) {
         Ok(())
     } else {
         Err(GatewayError::new(
@@ -99,5 +136,41 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
             "metrics recorder not installed",
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("host", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_loopback_names_pass_the_host_rule() {
+        for ok in [
+            "localhost",
+            "LOCALHOST:9090",
+            "127.0.0.1",
+            "127.0.0.1:9090",
+            "[::1]",
+            "[::1]:9090",
+        ] {
+            assert!(is_local_host(&host(ok)), "{ok}");
+        }
+        for bad in [
+            "attacker.example",
+            "attacker.example:9090",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io",
+            "[::2]:9090",
+            "10.0.0.1:9090",
+        ] {
+            assert!(!is_local_host(&host(bad)), "{bad}");
+        }
+        assert!(!is_local_host(&HeaderMap::new()));
     }
 }

@@ -110,11 +110,7 @@ fn expected_tokens(plan: &Plan<'_>, offer: usize) -> u32 {
         return 0;
     };
     let kind = TokenizerKind::for_model(&o.upstream_model);
-    u32::try_from(crate::metering::estimate::count_chat_prompt(
-        kind,
-        plan.req.messages(),
-    ))
-    .unwrap_or(u32::MAX)
+    u32::try_from(plan.req.prompt_tokens(kind)).unwrap_or(u32::MAX)
 }
 
 /// One attempt on one offer.

@@ -64,7 +64,16 @@ async fn handle(
     path_model: Option<String>,
 ) -> Response {
     let mut facts = super::new_facts(&app, route);
-    match serve(&app, &headers, body, path_model.as_deref(), &mut facts).await {
+    // At the shutdown deadline a request still waiting (on its body or the upstream)
+    // is answered 503 and recorded, rather than dropped with its connection.
+    let served = tokio::select! {
+        r = serve(&app, &headers, body, path_model.as_deref(), &mut facts) => r,
+        () = app.shutdown.cut_requested() => Err(GatewayError::new(
+            ErrorCode::ShuttingDown,
+            "tollgate is shutting down and ended this request at its shutdown deadline; retry it",
+        )),
+    };
+    match served {
         Ok(resp) => resp,
         Err(err) => {
             let outcome = match err.code.status().as_u16() {
@@ -100,12 +109,18 @@ async fn serve(
     let principal = auth::authenticate(&app.settings.keys, headers)?;
     facts.key_name = principal.key_name.clone();
     facts.key_index = Some(principal.key_index);
+    let in_flight = app
+        .in_flight
+        .acquire(principal.key_index)
+        .inspect_err(|_| metrics::record_limit_refusal("in_flight"))?;
     app.limits
         .admit_request_async(principal.key_index)
         .await
         .map_err(refused)?;
-    let bytes = super::read_body(body, headers, app.settings.max_body_bytes).await?;
+    let bytes = super::read_body(body, headers, &app.settings).await?;
     let req = Arc::new(ChatRequest::parse(&bytes, path_model)?);
+    // The parsed request holds what it needs; the raw body would only add to the peak.
+    drop(bytes);
     facts.is_streaming = req.is_streaming;
     let (model_index, model) = find_model(app, principal.key_index, &req.model)?;
     facts.logical_model = Some(model.name.clone());
@@ -128,7 +143,7 @@ async fn serve(
         ));
     }
     let cost_inputs = CostInputs {
-        messages: req.messages(),
+        messages: &*req,
         max_output: max_output_tokens(&req),
         prices: &app.meter.prices,
         at: facts.created_at,
@@ -153,7 +168,9 @@ async fn serve(
         model,
         candidates: &candidates,
     };
-    attempts::run(app, &plan, facts).await
+    let resp = attempts::run(app, &plan, facts).await?;
+    // The key's in-flight count lasts as long as the answer: a stream until it ends.
+    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
 }
 
 /// A limit's refusal: counted, then answered.
@@ -232,6 +249,7 @@ pub(super) async fn open_stream(
         ));
     }
     let setup = StreamSetup {
+        shutdown: app.shutdown.cut_token(),
         meter: app.meter.clone(),
         facts: facts.clone(),
         adapter,

@@ -1,6 +1,6 @@
 //! The HTTP edge: the apps' router, the admin router, shared state, reading request
-//! bodies within the size limit, the response headers every proxied answer carries,
-//! and serving with graceful shutdown.
+//! bodies within the size and time limits, the response headers every proxied answer
+//! carries, and serving (connection limits and shutdown phases live in `edge`).
 //!
 //! Handlers live in sibling files, one per endpoint family.
 
@@ -8,6 +8,7 @@ mod admin;
 mod attempts;
 mod chat;
 mod dashboard;
+mod edge;
 mod info;
 mod prices;
 mod savings;
@@ -31,6 +32,8 @@ use crate::metering::finalize::{Meter, RequestFacts};
 
 use crate::upstream::Upstream;
 
+pub use edge::{serve_with, Shutdown, CUT_WINDOW};
+
 /// Shared, immutable state of a running gateway.
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -44,6 +47,10 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The time a request starts at; prices are chosen by it. Tests pin it.
     pub clock: Clock,
+    /// Requests in flight per key (`server.max_in_flight_per_key`).
+    pub in_flight: crate::auth::InFlight,
+    /// The process's shutdown phases: requests and streams end at its deadline.
+    pub shutdown: Shutdown,
 }
 
 /// What the routers hold: the current generation of configuration-derived state,
@@ -119,19 +126,30 @@ pub fn admin_router(state: Shared) -> Router {
         .route("/dashboard/app.js", get(dashboard::script))
         .route("/dashboard/style.css", get(dashboard::style))
         .merge(guarded)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_local_host,
+        ))
         .with_state(state)
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then let in-flight
-/// requests and streams finish.
+/// Serve `router` on `listener` with the default edge limits until `shutdown`
+/// resolves, then let in-flight requests and streams finish (no deadline; the
+/// binary uses [`serve_with`] and its own).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let phases = Shutdown::new();
+    let stopper = phases.clone();
+    let stop = tokio::spawn(async move {
+        shutdown.await;
+        stopper.stop();
+    });
+    serve_with(listener, router, Default::default(), phases).await;
+    stop.abort();
+    Ok(())
 }
 
 /// Facts of a request that just arrived.
@@ -153,10 +171,31 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
     }
 }
 
-/// Read a request body, refusing more than `limit` bytes with `request_too_large`
+/// Read a request body, refusing more than `max_body_bytes` with `request_too_large`
 /// (checked against `content-length` first, so an honest oversized upload is refused
-/// before it is read).
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+/// before it is read) and a body still arriving after `body_read_timeout` with
+/// `request_timeout`.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    settings: &Settings,
+) -> Result<Bytes, GatewayError> {
+    let timeout = settings.edge.body_read_timeout;
+    tokio::time::timeout(timeout, read_limited(body, headers, settings.max_body_bytes))
+        .await
+        .unwrap_or_else(|_| {
+            Err(GatewayError::new(
+                ErrorCode::RequestTimeout,
+                format!("the request body did not arrive within {}s (server.body_read_timeout); send it in one go", timeout.as_secs_f64()),
+            ))
+        })
+}
+
+async fn read_limited(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     let too_large = || {
         GatewayError::new(
             ErrorCode::RequestTooLarge,
@@ -170,18 +209,23 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let is_limit = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if is_limit {
-            too_large()
-        } else {
+    // One buffer of the declared size: collecting chunks and then joining them would
+    // hold the body twice.
+    let mut out = bytes::BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut body = body.into_data_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        let chunk = chunk.map_err(|_| {
             GatewayError::new(
                 ErrorCode::InvalidRequest,
                 "the request body could not be read",
             )
+        })?;
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
         }
-    })
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
 }
 
 /// `x-tollgate-*` headers every proxied answer carries.

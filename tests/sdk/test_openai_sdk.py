@@ -98,6 +98,33 @@ def test_streaming_without_usage_never_sees_an_empty_choices_chunk(gateway):
     assert chunks and all(len(c.choices) > 0 for c in chunks)
 
 
+def test_stream_without_usage_is_billed_from_reported_usage(gateway):
+    # The client does not ask for usage; tollgate asks the upstream for it, hides the
+    # usage chunk, and bills the stream from what the provider reported (not an estimate).
+    with client(gateway).chat.completions.with_streaming_response.create(
+        model="o1", messages=[{"role": "user", "content": "Why is the sky blue?"}], stream=True
+    ) as response:
+        request_id = response.headers["x-tollgate-request-id"]
+        chunks = list(response.parse())
+    gateway["requests"] += 1
+    assert chunks and all(c.usage is None for c in chunks)
+    assert all("tollgate" not in (c.model_extra or {}) for c in chunks)
+    record = httpx.get(
+        f"{gateway['base']}/v1/tollgate/requests/{request_id}",
+        headers={"authorization": f"Bearer {KEY}"},
+    ).json()
+    assert record["usage_source"] == "reported"
+    # o1 reasons: the reported output includes hidden reasoning a count could not see.
+    assert record["reasoning_tokens"] > 0
+    cached = record["cached_input_tokens"] or 0
+    expected = (
+        (record["input_tokens"] - cached) * O1_PRICE["input"]
+        + cached * O1_PRICE["cached"]
+        + record["output_tokens"] * O1_PRICE["output"]
+    ) / Decimal(1_000_000)
+    assert Decimal(record["cost_usd"]) == expected
+
+
 def test_azure_openai_client_uses_the_deployments_route(gateway):
     azure = openai.AzureOpenAI(
         azure_endpoint=gateway["base"], api_key=KEY, api_version="2024-10-21", max_retries=0
