@@ -284,17 +284,9 @@ proptest! {
     }
 }
 
-const WORLD: &str = r#"
-[[keys]]
-name = "eu-only"
-hash = "EU_HASH"
-residency = { allow_jurisdictions = ["EU"] }
-
-[[keys]]
-name = "no-cn"
-hash = "NOCN_HASH"
-residency = { deny_jurisdictions = ["CN"] }
-
+/// A CN regional, a US global and an EU datazone provider, and two models over them:
+/// `CHEAPEST_MODEL` routed cheapest over all three, `CN_OR_US_MODEL` over CN and US only.
+const THREE_JURISDICTIONS: &str = r#"
 [[providers]]
 id = "deepseek"
 kind = "deepseek"
@@ -324,7 +316,7 @@ jurisdiction = "EU"
 scope = "datazone"
 
 [[models]]
-name = "deepseek-r1"
+name = "CHEAPEST_MODEL"
 routing = "cheapest"
 offers = [
   { provider = "deepseek", upstream_model = "deepseek-chat", price = "deepseek/deepseek-flash" },
@@ -333,11 +325,24 @@ offers = [
 ]
 
 [[models]]
-name = "us-or-cn-only"
+name = "CN_OR_US_MODEL"
 offers = [
   { provider = "deepseek", upstream_model = "deepseek-chat" },
   { provider = "github", upstream_model = "deepseek/DeepSeek-R1" },
 ]
+"#;
+
+const WORLD: &str = r#"
+[[keys]]
+name = "eu-only"
+hash = "EU_HASH"
+residency = { allow_jurisdictions = ["EU"] }
+
+[[keys]]
+name = "no-cn"
+hash = "NOCN_HASH"
+residency = { deny_jurisdictions = ["CN"] }
+
 "#;
 
 struct World {
@@ -354,7 +359,10 @@ async fn world(eu_reply: Reply) -> World {
         FakeUpstream::start(ok()).await,
         FakeUpstream::start(eu_reply).await,
     );
-    let config = WORLD
+    let config = [WORLD, THREE_JURISDICTIONS]
+        .concat()
+        .replace("CHEAPEST_MODEL", "deepseek-r1")
+        .replace("CN_OR_US_MODEL", "us-or-cn-only")
         .replace("EU_HASH", &tollgate::auth::hash_key("eu-key"))
         .replace("NOCN_HASH", &tollgate::auth::hash_key("nocn-key"))
         .replace("CN_URL", &cn.base_url)
@@ -452,49 +460,6 @@ name = "scoped"
 hash = "SCOPED_HASH"
 residency = { allow_scopes = ["regional", "datazone"] }
 
-[[providers]]
-id = "deepseek"
-kind = "deepseek"
-base_url = "CN_URL"
-api_key = "env:DS"
-region = "deepseek:cn"
-jurisdiction = "CN"
-scope = "regional"
-
-[[providers]]
-id = "github"
-kind = "github_models"
-base_url = "US_URL"
-api_key = "env:GH"
-region = "github:unspecified"
-jurisdiction = "US"
-scope = "global"
-
-[[providers]]
-id = "azure-eu"
-kind = "azure_ai_inference"
-base_url = "EU_URL"
-api_key = "env:AZ"
-api_version = "2024-05-01-preview"
-region = "azure:swedencentral"
-jurisdiction = "EU"
-scope = "datazone"
-
-[[models]]
-name = "r1"
-routing = "cheapest"
-offers = [
-  { provider = "deepseek", upstream_model = "deepseek-chat", price = "deepseek/deepseek-flash" },
-  { provider = "github", upstream_model = "deepseek/DeepSeek-R1", price = "github-models/deepseek/DeepSeek-R1/free" },
-  { provider = "azure-eu", upstream_model = "DeepSeek-R1", price = "azure-ai-foundry/DeepSeek-R1" },
-]
-
-[[models]]
-name = "cn-or-global"
-offers = [
-  { provider = "deepseek", upstream_model = "deepseek-chat" },
-  { provider = "github", upstream_model = "deepseek/DeepSeek-R1" },
-]
 "#;
 
 // Regression: #10 (a key's own `residency` replaced the `[policy]` default, so a key
@@ -507,7 +472,10 @@ async fn a_keys_own_residency_narrows_the_default_so_a_denied_jurisdiction_stays
         FakeUpstream::start(ok()).await,
         FakeUpstream::start(Reply::json(fixture("azure_ai_inference/chat_r1.json"))).await,
     );
-    let config = NARROWING
+    let config = [NARROWING, THREE_JURISDICTIONS]
+        .concat()
+        .replace("CHEAPEST_MODEL", "r1")
+        .replace("CN_OR_US_MODEL", "cn-or-global")
         .replace("SCOPED_HASH", &tollgate::auth::hash_key("scoped-key"))
         .replace("CN_URL", &cn.base_url)
         .replace("US_URL", &us.base_url)
