@@ -5,6 +5,7 @@
 //! Handlers live in sibling files, one per endpoint family.
 
 mod admin;
+mod answer;
 mod attempts;
 mod chat;
 mod dashboard;
@@ -23,7 +24,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use chrono::Utc;
-use serde_json::Value;
 
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::config::Settings;
@@ -167,7 +167,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         served: None,
         slot: None,
         attempts: 0,
-        policy: Value::Null,
+        policy: crate::ledger::PolicyJson::default(),
     }
 }
 
