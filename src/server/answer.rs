@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
@@ -66,8 +67,8 @@ pub(super) async fn call(
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
     super::residency_headers(h, facts);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     cost_headers(h, &priced);
     Ok(resp)
 }
@@ -226,29 +227,27 @@ struct MessageView<'a> {
 
 /// `x-tollgate-*` cost and usage headers (the same figures as the `tollgate` object).
 fn cost_headers(h: &mut HeaderMap, priced: &Priced) {
+    use super::names;
     if let Some(v) = priced
         .cost_usd
         .and_then(|c| HeaderValue::from_str(&c.to_string()).ok())
     {
-        h.insert("x-tollgate-cost-usd", v);
+        h.insert(names::COST, v);
     }
     h.insert(
-        "x-tollgate-pricing",
+        names::PRICING,
         HeaderValue::from_static(priced.pricing.as_str()),
     );
     h.insert(
-        "x-tollgate-usage-source",
+        names::USAGE_SOURCE,
         HeaderValue::from_static(priced.source.as_str()),
     );
     let u = &priced.usage;
     let counts = [
-        ("x-tollgate-input-tokens", u.input),
-        (
-            "x-tollgate-cached-tokens",
-            Some(u.cached_input.unwrap_or(0)),
-        ),
-        ("x-tollgate-output-tokens", u.output),
-        ("x-tollgate-reasoning-tokens", u.reasoning),
+        (names::INPUT, u.input),
+        (names::CACHED, Some(u.cached_input.unwrap_or(0))),
+        (names::OUTPUT, u.output),
+        (names::REASONING, u.reasoning),
     ];
     for (name, n) in counts {
         if let Some(n) = n {

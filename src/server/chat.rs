@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
@@ -266,11 +267,8 @@ pub(super) async fn open_stream(
     let body = MeteredBody::new(opened.first_chunk, opened.rest, setup);
     let mut resp = Response::new(Body::new(body));
     let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
     super::residency_headers(h, facts);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
 }
