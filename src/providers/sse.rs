@@ -329,7 +329,8 @@ fn wire_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let current = rest?;
-        let Some(pos) = current.find(['\r', '\n']) else {
+        // A byte scan: both terminators are ASCII, so no char decoding is needed.
+        let Some(pos) = current.bytes().position(|b| b == b'\r' || b == b'\n') else {
             rest = None;
             return Some(current);
         };
