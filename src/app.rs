@@ -233,6 +233,7 @@ async fn generation(
         router: router.clone(),
         limits: limits.clone(),
         audit: Arc::new(crate::metering::audit::Auditor::new(&settings)),
+        series: Arc::new(telemetry::series::SeriesTable::new(&settings)),
     };
     warn_stale_prices(&settings);
     let in_flight = crate::auth::InFlight::new(&settings.keys, settings.edge.max_in_flight_per_key);

@@ -9,12 +9,13 @@
 //! and health are not policy; they are `limits` and `routing`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::api::error::{ErrorCode, GatewayError};
-use crate::config::{ModelSettings, ProviderSettings, ResidencyPolicy};
+use crate::config::{ModelSettings, ProviderSettings, ResidencyPolicy, Settings};
 
 /// Why an offer was removed: a closed set, used as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,6 +73,44 @@ impl Decision {
     /// The distinct reasons offers were removed.
     pub fn reasons(&self) -> BTreeSet<Exclusion> {
         self.excluded.iter().map(|(_, _, r)| *r).collect()
+    }
+}
+
+/// A request's decision as its ledger record carries it: typed, and encoded as
+/// [`Decision::to_record`] by the ledger writer, so the request path builds no JSON.
+/// It holds the configuration generation the request ran under, for the key's policy.
+pub struct RecordedDecision {
+    pub decision: Decision,
+    settings: Arc<Settings>,
+    key_index: usize,
+}
+
+impl RecordedDecision {
+    /// `decision`, taken under key `key_index`'s policy in `settings`.
+    pub fn new(decision: Decision, settings: Arc<Settings>, key_index: usize) -> Self {
+        Self {
+            decision,
+            settings,
+            key_index,
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordedDecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordedDecision")
+            .field("decision", &self.decision)
+            .field("key_index", &self.key_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl crate::ledger::DeferredJson for RecordedDecision {
+    fn to_json(&self) -> Value {
+        self.settings
+            .keys
+            .get(self.key_index)
+            .map_or(Value::Null, |k| self.decision.to_record(&k.residency))
     }
 }
 

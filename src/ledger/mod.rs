@@ -7,6 +7,7 @@
 //! awaits it: `Ledger::record` only tries to enqueue.
 
 mod audit;
+mod policy_json;
 pub mod postgres;
 mod record;
 pub mod scan;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use audit::PriceAudit;
+pub use policy_json::{DeferredJson, PolicyJson};
 pub use record::{Outcome, PricingStatus, UsageRecord, UsageSource};
 pub use store::LedgerStore;
 use writer::{Counters, Message, Writer};

@@ -67,7 +67,7 @@ pub struct UsageRecord {
     /// Upstream attempts made, counting failover.
     pub attempts: u32,
     /// The policy decision: the allowed set, excluded offers and why.
-    pub policy: serde_json::Value,
+    pub policy: super::PolicyJson,
     /// Cheapest-alternative costs and tollgate's own token counts.
     #[serde(flatten, default)]
     pub audit: super::PriceAudit,

@@ -38,7 +38,7 @@ fn full(id: &str) -> UsageRecord {
         outcome: Outcome::Completed,
         error_code: None,
         attempts: 2,
-        policy: json!({"allowed": ["azure-eu"], "excluded": [{"offer": "openai-us", "why": "jurisdiction"}]}),
+        policy: json!({"allowed": ["azure-eu"], "excluded": [{"offer": "openai-us", "why": "jurisdiction"}]}).into(),
         audit: crate::ledger::PriceAudit {
             cheapest_allowed_cost_usd: Some(rust_decimal::Decimal::new(12, 5)),
             cheapest_allowed_offer: Some("azure-ai-foundry/DeepSeek-R1".into()),
@@ -79,7 +79,7 @@ fn bare(id: &str) -> UsageRecord {
         outcome: Outcome::Rejected,
         error_code: Some("invalid_request".to_owned()),
         attempts: 0,
-        policy: serde_json::Value::Null,
+        policy: serde_json::Value::Null.into(),
         audit: crate::ledger::PriceAudit::default(),
     }
 }

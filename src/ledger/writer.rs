@@ -4,12 +4,13 @@
 //! backoff rather than lose it. It owns batching, retry and the shutdown drain; it
 //! does not touch storage itself (the sink does) and is never called from requests.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::{LedgerError, LedgerOptions, LedgerSink, UsageRecord};
 
@@ -85,10 +86,17 @@ impl<S: LedgerSink> Writer<S> {
                 Next::Due => continue,
                 Next::Drained => break,
             }
-            // A barrier cuts the batch short: its caller is waiting.
-            let due = Instant::now() + self.flush_interval;
+            // A barrier cuts the batch short: its caller is waiting. One timer per
+            // batch, not one per record; records already queued are taken without
+            // waiting at all.
+            let due = tokio::time::sleep_until(Instant::now() + self.flush_interval);
+            tokio::pin!(due);
             while waiters.is_empty() && batch.len() < self.batch_size {
-                match self.next(Some(due)).await {
+                if let Ok(m) = self.rx.try_recv() {
+                    take(m, &mut batch, &mut waiters);
+                    continue;
+                }
+                match self.next(Some(due.as_mut())).await {
                     Next::Message(m) => take(m, &mut batch, &mut waiters),
                     Next::Due | Next::Drained => break,
                 }
@@ -108,13 +116,13 @@ impl<S: LedgerSink> Writer<S> {
         }
     }
 
-    async fn next(&mut self, due: Option<Instant>) -> Next {
+    async fn next(&mut self, mut due: Option<Pin<&mut Sleep>>) -> Next {
         loop {
             tokio::select! {
                 biased;
                 () = stop_requested(&mut self.stop) => self.begin_close(),
                 m = self.rx.recv() => return m.map_or(Next::Drained, Next::Message),
-                () = sleep_until(due) => return Next::Due,
+                () = sleep_until(due.as_mut()) => return Next::Due,
             }
         }
     }
@@ -210,9 +218,9 @@ async fn stop_requested(stop: &mut Option<oneshot::Receiver<()>>) {
     std::future::pending().await
 }
 
-async fn sleep_until(due: Option<Instant>) {
+async fn sleep_until(due: Option<&mut Pin<&mut Sleep>>) {
     match due {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(sleep) => sleep.await,
         None => std::future::pending().await,
     }
 }

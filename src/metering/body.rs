@@ -13,8 +13,9 @@
 //! object, priced exactly as the ledger record is. For clients that did not ask, any
 //! `usage` (there only because tollgate asked the upstream for it) is removed. An
 //! upstream's own `tollgate` key is removed from every chunk. A chunk that needs none
-//! of this is relayed byte for byte as the upstream sent it: only chunks that change
-//! are re-encoded.
+//! of this is relayed byte for byte as the upstream sent it, and tollgate's object is
+//! inserted into the last usage chunk's text: only chunks that lose a key are
+//! re-encoded. Events are written into one buffer per upstream read.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -30,6 +31,7 @@ use serde_json::Value;
 use super::audit::VisibleOutput;
 use super::estimate::OutputTokenCounter;
 use super::finalize::{self, Ending, Meter, RequestFacts};
+use super::summary::{insertion_point, present, Insertion};
 use super::Usage;
 use crate::ledger::{Outcome, UsageSource};
 use crate::providers::sse::{self, SseEvent, SseFrame, SseParser};
@@ -64,7 +66,7 @@ pub struct MeteredBody {
     output: OutputTokenCounter,
     saw_done: bool,
     /// A usage chunk waiting to learn whether it is the last (clients that asked for usage).
-    held: Option<SseEvent>,
+    held: Option<Held>,
     /// Usage settled once, for the held chunk's object and the record alike.
     settled: Option<(Usage, UsageSource)>,
     /// Set when the upstream's stream ended (or broke): the end of the upstream's time.
@@ -102,28 +104,28 @@ impl MeteredBody {
 
     /// Relay the frames parsed so far into `out`.
     fn relay_frames(&mut self, out: &mut BytesMut) {
-        let frames = std::mem::take(&mut self.frames);
-        for frame in &frames {
+        let mut frames = std::mem::take(&mut self.frames);
+        for frame in frames.drain(..) {
             match frame {
-                SseFrame::Comment(text) => out.extend_from_slice(&sse::encode_comment(text)),
+                SseFrame::Comment(text) => sse::write_comment(out, &text),
                 SseFrame::Event(ev) if ev.is_done() => {
                     self.saw_done = true;
                     self.release_held(out, true);
-                    out.extend_from_slice(&sse::encode_event(ev));
+                    sse::write_event(out, &ev);
                 }
                 SseFrame::Event(ev) => self.relay_event(ev, out),
             }
         }
+        // Kept for its capacity: no allocation per poll.
         self.frames = frames;
-        self.frames.clear();
     }
 
-    fn relay_event(&mut self, ev: &SseEvent, out: &mut BytesMut) {
+    fn relay_event(&mut self, ev: SseEvent, out: &mut BytesMut) {
         let Ok(view) = serde_json::from_str::<ChunkView<'_>>(&ev.data) else {
             // Not a chat chunk (an upstream error event, or one serde refuses, e.g. with
             // a duplicated key): relayed in order, minus any `tollgate` object.
             self.release_held(out, false);
-            relay(ev, rewrite(&ev.data, None, false), out);
+            relay(&ev, rewrite(&ev.data, None, false), out);
             return;
         };
         for choice in view.choices.iter().flatten() {
@@ -143,38 +145,53 @@ impl MeteredBody {
             self.usage.merge_max(&setup.adapter.usage_from_wire(u));
         }
         let has_no_choices = view.choices.as_ref().is_some_and(Vec::is_empty);
-        if wants_usage_chunk && usage.is_some() {
+        let has_usage = usage.is_some();
+        let upstream_tollgate = view.tollgate;
+        drop(view);
+        if wants_usage_chunk && has_usage {
             self.release_held(out, false);
-            self.held = Some(ev.clone());
+            self.held = Some(Held {
+                event: ev,
+                upstream_tollgate,
+            });
             return;
         }
         self.release_held(out, false);
         if wants_usage_chunk || !has_no_choices {
             // Usage the client did not ask for exists only because tollgate asked the
             // upstream for it (DeepSeek puts it on the finish chunk): it is removed.
-            let strip_usage = usage.is_some();
-            let changed = (view.tollgate || strip_usage)
-                .then(|| rewrite(&ev.data, None, strip_usage))
+            let changed = (upstream_tollgate || has_usage)
+                .then(|| rewrite(&ev.data, None, has_usage))
                 .flatten();
-            relay(ev, changed, out);
+            relay(&ev, changed, out);
         }
     }
 
     /// Relay the held usage chunk, if any: with tollgate's object when it proved to be
-    /// the last, stripped of any upstream `tollgate` key otherwise.
+    /// the last (inserted into the upstream's text unless the upstream put its own
+    /// `tollgate` key in, which is then replaced), stripped of any upstream
+    /// `tollgate` key otherwise.
     fn release_held(&mut self, out: &mut BytesMut, is_last: bool) {
-        let Some(ev) = self.held.take() else { return };
-        let object = if is_last { self.summary() } else { None };
-        let changed = rewrite(&ev.data, object, false);
-        relay(&ev, changed, out);
-    }
-
-    /// tollgate's object for the usage settled so far (settled once).
-    fn summary(&mut self) -> Option<Value> {
-        let (usage, source) = self.settle()?;
-        let setup = self.setup.as_ref()?;
-        let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
-        Some(finalize::summary(&setup.facts, &priced))
+        let Some(held) = self.held.take() else { return };
+        let ev = &held.event;
+        let strip = || {
+            held.upstream_tollgate
+                .then(|| rewrite(&ev.data, None, false))
+                .flatten()
+        };
+        let settled = if is_last { self.settle() } else { None };
+        let changed = match (settled, self.setup.as_ref()) {
+            (Some((usage, source)), Some(setup)) => {
+                let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
+                let summary = finalize::summary(&setup.facts, &priced);
+                match insertion_point(ev.data.as_bytes()).filter(|_| !held.upstream_tollgate) {
+                    Some(at) => Some(spliced(&ev.data, at, &summary.member(at))),
+                    None => rewrite(&ev.data, Some(summary.to_value()), false),
+                }
+            }
+            _ => strip(),
+        };
+        relay(ev, changed, out);
     }
 
     /// Settle usage once; later calls return the same answer.
@@ -316,7 +333,8 @@ impl Body for MeteredBody {
             if this.parser.push(&chunk, &mut this.frames).is_err() {
                 return this.fail("the upstream sent an oversized or malformed event");
             }
-            let mut out = BytesMut::new();
+            // Relayed events are about as long as the chunk that completed them.
+            let mut out = BytesMut::with_capacity(chunk.len() + 64);
             this.relay_frames(&mut out);
             if !out.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
@@ -334,10 +352,25 @@ impl Drop for MeteredBody {
 
 /// Relay `ev`, or its rewritten data when it needed a change.
 fn relay(ev: &SseEvent, changed: Option<String>, out: &mut BytesMut) {
-    match changed {
-        Some(data) => out.extend_from_slice(&sse::encode_event(&SseEvent { data, ..ev.clone() })),
-        None => out.extend_from_slice(&sse::encode_event(ev)),
-    }
+    let data = changed.as_deref().unwrap_or(&ev.data);
+    sse::write_fields(out, ev.event.as_deref(), ev.id.as_deref(), data);
+}
+
+/// `data` with `member` inserted at `at`.
+fn spliced(data: &str, at: Insertion, member: &[u8]) -> String {
+    let (head, tail) = data.split_at(at.at);
+    let mut out = String::with_capacity(data.len() + member.len());
+    out.push_str(head);
+    out.push_str(&String::from_utf8_lossy(member));
+    out.push_str(tail);
+    out
+}
+
+/// A usage chunk held back until the next event shows whether it is the last.
+struct Held {
+    event: SseEvent,
+    /// The upstream put its own `tollgate` key in (then the chunk is re-encoded).
+    upstream_tollgate: bool,
 }
 
 /// `data` without any top-level `tollgate` key (nor `usage` when `strip_usage`), with
@@ -372,10 +405,6 @@ struct ChunkView<'a> {
     /// spellings of the name match too, as serde compares decoded keys).
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 
 use super::estimate::{OutputTokenCounter, TokenizerKind};
 use super::plausible;
@@ -52,7 +51,8 @@ pub struct RequestFacts {
     /// (model index, offer index) of the attempt that served, for routing feedback.
     pub slot: Option<(usize, usize)>,
     pub attempts: u32,
-    pub policy: Value,
+    /// The policy decision, encoded when the record is stored.
+    pub policy: crate::ledger::PolicyJson,
 }
 
 /// A priced usage: what goes into the `tollgate` object and the record.
@@ -95,28 +95,7 @@ pub fn price(
 }
 
 /// The `tollgate` object carried by a response body or the final stream chunk.
-pub fn summary(facts: &RequestFacts, priced: &Priced) -> Value {
-    let served = facts.served.as_ref();
-    json!({
-        "request_id": facts.request_id,
-        "cost_usd": priced.cost_usd.map(|c| c.to_string()),
-        "pricing": priced.pricing.as_str(),
-        "provider": served.map(|s| s.provider_id.as_str()),
-        "model": served.map(|s| s.upstream_model.as_str()),
-        "region": served.map(|s| s.residency.region.as_str()),
-        "jurisdiction": served.map(|s| s.residency.jurisdiction.as_str()),
-        "processing_scope": served.map(|s| s.residency.scope.as_str()),
-        "usage_source": priced.source.as_str(),
-        "price_id": priced.price_id,
-        "usage": {
-            "input_tokens": priced.usage.input,
-            "cached_input_tokens": priced.usage.cached_input,
-            "cache_write_tokens": priced.usage.cache_write,
-            "output_tokens": priced.usage.output,
-            "reasoning_tokens": priced.usage.reasoning,
-        },
-    })
-}
+pub use super::summary::summary;
 
 /// How a request ended, as the caller saw it.
 #[derive(Debug, Clone)]
@@ -142,6 +121,8 @@ pub struct Meter {
     pub limits: Arc<Limits>,
     /// Cheapest alternatives and token verification for every record.
     pub audit: Arc<super::audit::Auditor>,
+    /// Each offer's metric handles, resolved once instead of per request.
+    pub series: Arc<crate::telemetry::series::SeriesTable>,
 }
 
 impl Meter {
@@ -195,8 +176,8 @@ impl Meter {
     }
 
     /// Record a finished request: exactly one ledger record, metrics and log line.
-    pub fn finish(&self, facts: &RequestFacts, priced: &Priced, ending: &Ending) -> UsageRecord {
-        self.finish_with(facts, priced, ending, None)
+    pub fn finish(&self, facts: &RequestFacts, priced: &Priced, ending: &Ending) {
+        self.finish_with(facts, priced, ending, None);
     }
 
     /// [`Meter::finish`] with the visible output tollgate counted itself, when it saw any.
@@ -206,7 +187,7 @@ impl Meter {
         priced: &Priced,
         ending: &Ending,
         visible: Option<super::audit::VisibleOutput>,
-    ) -> UsageRecord {
+    ) {
         let latency = facts.started.elapsed();
         let served = facts.served.as_ref();
         let mut record = UsageRecord {
@@ -241,7 +222,8 @@ impl Meter {
         };
         self.audit
             .annotate(&self.prices, facts, &mut record, visible);
-        metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time);
+        let series = facts.slot.and_then(|(m, o)| self.series.get(m, o));
+        metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time, series);
         if let (Outcome::Completed, Some((model, offer)), Some(output)) =
             (ending.outcome, facts.slot, record.output_tokens)
         {
@@ -272,8 +254,7 @@ impl Meter {
             latency_ms = record.latency_ms,
             "request finished"
         );
-        self.ledger.record(record.clone());
-        record
+        self.ledger.record(record);
     }
 }
 

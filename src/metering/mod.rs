@@ -10,6 +10,7 @@ pub mod body;
 pub mod estimate;
 pub mod finalize;
 pub mod plausible;
+pub mod summary;
 
 use crate::pricing::TokenCounts;
 

@@ -5,9 +5,7 @@
 //! Azure's first stream chunk carries `prompt_filter_results` and empty `choices`;
 //! the stream relay treats it like any chunk without choices.
 
-use super::wire::{
-    api_key_header, chat_body, json_request, rename_max_tokens_for_reasoning_models,
-};
+use super::wire::{api_key_header, chat_body, json_request};
 use super::{ProviderAdapter, Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
 
@@ -17,7 +15,7 @@ pub struct AzureOpenAi;
 impl ProviderAdapter for AzureOpenAi {
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         let mut body = chat_body(req, target);
-        rename_max_tokens_for_reasoning_models(&mut body, target.upstream_model);
+        body.rename_max_tokens_for_reasoning_models();
         let url = format!(
             "{}/openai/deployments/{}/chat/completions?api-version={}",
             target.provider.base_url,

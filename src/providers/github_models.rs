@@ -6,7 +6,7 @@
 
 use axum::http::HeaderValue;
 
-use super::wire::{bearer, chat_body, json_request, rename_max_tokens_for_reasoning_models};
+use super::wire::{bearer, chat_body, json_request};
 use super::{ProviderAdapter, Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
 
@@ -16,7 +16,7 @@ pub struct GithubModels;
 impl ProviderAdapter for GithubModels {
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         let mut body = chat_body(req, target);
-        rename_max_tokens_for_reasoning_models(&mut body, target.upstream_model);
+        body.rename_max_tokens_for_reasoning_models();
         let url = format!("{}/chat/completions", target.provider.base_url);
         let mut out = json_request(url, bearer(target), &body);
         out.headers.insert(

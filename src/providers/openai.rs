@@ -2,7 +2,7 @@
 //! `eu.api.openai.com/v1`): Bearer auth; o-series models take
 //! `max_completion_tokens` instead of `max_tokens`.
 
-use super::wire::{bearer, chat_body, json_request, rename_max_tokens_for_reasoning_models};
+use super::wire::{bearer, chat_body, json_request};
 use super::{ProviderAdapter, Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
 
@@ -12,7 +12,7 @@ pub struct OpenAi;
 impl ProviderAdapter for OpenAi {
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         let mut body = chat_body(req, target);
-        rename_max_tokens_for_reasoning_models(&mut body, target.upstream_model);
+        body.rename_max_tokens_for_reasoning_models();
         let url = format!("{}/chat/completions", target.provider.base_url);
         json_request(url, bearer(target), &body)
     }

@@ -7,7 +7,7 @@
 //! decoding, usage extraction and `[DONE]` handling belong to the provider decoders) and it does
 //! no I/O.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// One parsed SSE frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,36 +271,57 @@ impl SseParser {
 /// breaks inside `data` (`\n`, `\r\n` or `\r`) become separate `data:` lines, so the parser
 /// reads `data` back with '\n' separators.
 pub fn encode_event(event: &SseEvent) -> Bytes {
-    let extra = event.event.as_ref().map_or(0, |e| e.len() + 8)
-        + event.id.as_ref().map_or(0, |i| i.len() + 5);
-    let mut buf = Vec::with_capacity(event.data.len() + extra + 16);
-    if let Some(name) = &event.event {
-        push_field(&mut buf, b"event: ", name);
+    let mut buf = BytesMut::new();
+    write_event(&mut buf, event);
+    buf.freeze()
+}
+
+/// [`encode_event`], appended to `out` (a relay writes many events into one buffer).
+pub fn write_event(out: &mut BytesMut, event: &SseEvent) {
+    write_fields(
+        out,
+        event.event.as_deref(),
+        event.id.as_deref(),
+        &event.data,
+    );
+}
+
+/// [`write_event`] from an event's parts, so a changed `data` needs no new event.
+pub fn write_fields(out: &mut BytesMut, event: Option<&str>, id: Option<&str>, data: &str) {
+    let extra = event.map_or(0, |e| e.len() + 8) + id.map_or(0, |i| i.len() + 5);
+    out.reserve(data.len() + extra + 16);
+    if let Some(name) = event {
+        push_field(out, b"event: ", name);
     }
-    if let Some(id) = &event.id {
-        push_field(&mut buf, b"id: ", id);
+    if let Some(id) = id {
+        push_field(out, b"id: ", id);
     }
-    for line in wire_lines(&event.data) {
-        push_field(&mut buf, b"data: ", line);
+    for line in wire_lines(data) {
+        push_field(out, b"data: ", line);
     }
-    buf.push(b'\n');
-    Bytes::from(buf)
+    out.extend_from_slice(b"\n");
 }
 
 /// Encode a comment as ": text\n\n" (one ": " line per line of a multi-line `text`).
 pub fn encode_comment(text: &str) -> Bytes {
-    let mut buf = Vec::with_capacity(text.len() + 8);
-    for line in wire_lines(text) {
-        push_field(&mut buf, b": ", line);
-    }
-    buf.push(b'\n');
-    Bytes::from(buf)
+    let mut buf = BytesMut::new();
+    write_comment(&mut buf, text);
+    buf.freeze()
 }
 
-fn push_field(buf: &mut Vec<u8>, prefix: &[u8], value: &str) {
+/// [`encode_comment`], appended to `out`.
+pub fn write_comment(out: &mut BytesMut, text: &str) {
+    out.reserve(text.len() + 8);
+    for line in wire_lines(text) {
+        push_field(out, b": ", line);
+    }
+    out.extend_from_slice(b"\n");
+}
+
+fn push_field(buf: &mut BytesMut, prefix: &[u8], value: &str) {
     buf.extend_from_slice(prefix);
     buf.extend_from_slice(value.as_bytes());
-    buf.push(b'\n');
+    buf.extend_from_slice(b"\n");
 }
 
 /// Splits on the same terminators the parser recognises; an empty text is one empty line.
@@ -308,7 +329,8 @@ fn wire_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let current = rest?;
-        let Some(pos) = current.find(['\r', '\n']) else {
+        // A byte scan: both terminators are ASCII, so no char decoding is needed.
+        let Some(pos) = current.bytes().position(|b| b == b'\r' || b == b'\n') else {
             rest = None;
             return Some(current);
         };

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{Target, UpstreamRequest};
@@ -10,41 +11,83 @@ use crate::api::openai::ChatRequest;
 use crate::metering::plausible::wire_count;
 use crate::metering::Usage;
 
-/// The upstream body being built: the client's fields (edited through `Deref` as a
-/// map) and its `messages`, kept as the client's JSON text and written as they are
-/// (`ChatRequest` already removed earlier turns' `reasoning_content`), so a long
-/// prompt is never copied into a `Value` tree.
+/// The upstream body of one attempt: the client's fields and `messages`, borrowed
+/// from the parsed request, plus the attempt's few edits. Nothing is cloned per
+/// attempt: the edits are applied while the body is written, so building it costs
+/// one pass over the client's fields and one copy of the `messages` text (kept as
+/// the client's JSON, with earlier turns' `reasoning_content` already removed by
+/// `ChatRequest`), whatever the prompt's length.
 pub struct ChatBody<'a> {
-    fields: Map<String, Value>,
-    messages: &'a serde_json::value::RawValue,
+    fields: &'a Map<String, Value>,
+    messages: &'a RawValue,
+    /// Replaces the client's `model` (in place; appended when it had none).
+    model: &'a str,
+    /// Streams always ask for usage (`stream_options.include_usage = true`): the
+    /// meter needs it; the client's own wish is honoured when relaying.
+    include_usage: bool,
+    /// `max_tokens` is sent as `max_completion_tokens` (o-series models).
+    rename_max_tokens: bool,
 }
 
-impl std::ops::Deref for ChatBody<'_> {
-    type Target = Map<String, Value>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.fields
-    }
+/// The client's body for `target`: the upstream model name, and usage always
+/// requested on streams.
+pub fn chat_body<'a>(req: &'a ChatRequest, target: Target<'a>) -> ChatBody<'a> {
+    body_for_model(req, target.upstream_model)
 }
 
-impl std::ops::DerefMut for ChatBody<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.fields
+fn body_for_model<'a>(req: &'a ChatRequest, upstream_model: &'a str) -> ChatBody<'a> {
+    ChatBody {
+        fields: &req.body,
+        messages: req.messages_json(),
+        model: upstream_model,
+        include_usage: req.is_streaming,
+        rename_max_tokens: false,
     }
 }
 
 impl ChatBody<'_> {
-    /// The JSON body: the fields, then `messages`.
+    /// o-series reasoning models refuse `max_tokens`; they take
+    /// `max_completion_tokens`, which bounds visible plus reasoning tokens. A client
+    /// that sent both keeps its `max_completion_tokens`.
+    pub fn rename_max_tokens_for_reasoning_models(&mut self) {
+        let bare = self.model.rsplit('/').next().unwrap_or(self.model);
+        self.rename_max_tokens = bare.len() > 1
+            && bare.starts_with('o')
+            && bare[1..].starts_with(|c: char| c.is_ascii_digit());
+    }
+
+    /// The JSON body: the client's fields in their order with the edits applied
+    /// (added fields after them), then `messages`.
     fn to_bytes(&self) -> Vec<u8> {
         let messages = self.messages.get();
         let mut out = Vec::with_capacity(messages.len() + 256);
         out.push(b'{');
-        for (key, value) in &self.fields {
-            // Writing a string or a `Value` into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, key);
-            out.push(b':');
-            let _ = serde_json::to_writer(&mut out, value);
-            out.push(b',');
+        let mut has_model = false;
+        let mut has_stream_options = false;
+        for (key, value) in self.fields {
+            match key.as_str() {
+                "model" => {
+                    has_model = true;
+                    field(&mut out, key, self.model);
+                }
+                "stream_options" if self.include_usage => {
+                    has_stream_options = true;
+                    put_key(&mut out, key);
+                    with_include_usage(&mut out, value);
+                }
+                "max_tokens" if self.rename_max_tokens => {
+                    if !self.fields.contains_key("max_completion_tokens") {
+                        field(&mut out, "max_completion_tokens", value);
+                    }
+                }
+                _ => field(&mut out, key, value),
+            }
+        }
+        if !has_model {
+            field(&mut out, "model", self.model);
+        }
+        if self.include_usage && !has_stream_options {
+            out.extend_from_slice(b"\"stream_options\":{\"include_usage\":true},");
         }
         out.extend_from_slice(b"\"messages\":");
         out.extend_from_slice(messages.as_bytes());
@@ -53,44 +96,50 @@ impl ChatBody<'_> {
     }
 }
 
-/// The client's body for `target`: the upstream model name, and usage always
-/// requested on streams (the meter needs it; the client's own wish is honoured when
-/// relaying).
-pub fn chat_body<'a>(req: &'a ChatRequest, target: Target<'_>) -> ChatBody<'a> {
-    let mut body = req.body.clone();
-    body.insert(
-        "model".into(),
-        Value::String(target.upstream_model.to_owned()),
-    );
-    if req.is_streaming {
-        let opts = body
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(o) = opts {
-            o.insert("include_usage".into(), Value::Bool(true));
-        } else {
-            *opts = serde_json::json!({ "include_usage": true });
-        }
-    }
-    ChatBody {
-        fields: body,
-        messages: req.messages_json(),
-    }
+/// `"key":`, escaped as JSON.
+fn put_key(out: &mut Vec<u8>, key: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
 }
 
-/// o-series reasoning models refuse `max_tokens`; they take `max_completion_tokens`,
-/// which bounds visible plus reasoning tokens.
-pub fn rename_max_tokens_for_reasoning_models(body: &mut Map<String, Value>, upstream_model: &str) {
-    let bare = upstream_model.rsplit('/').next().unwrap_or(upstream_model);
-    let is_o_series = bare.len() > 1
-        && bare.starts_with('o')
-        && bare[1..].starts_with(|c: char| c.is_ascii_digit());
-    if !is_o_series {
+/// `"key":value,`.
+fn field(out: &mut Vec<u8>, key: &str, value: &(impl serde::Serialize + ?Sized)) {
+    put_key(out, key);
+    // Writing a string or a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.push(b',');
+}
+
+/// The client's `stream_options` with `include_usage` set to true (in place, or
+/// added last); anything other than an object is replaced by `{"include_usage":true}`.
+fn with_include_usage(out: &mut Vec<u8>, value: &Value) {
+    let Value::Object(options) = value else {
+        out.extend_from_slice(b"{\"include_usage\":true},");
         return;
+    };
+    out.push(b'{');
+    let mut seen = false;
+    for (i, (key, value)) in options.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put_key(out, key);
+        if key == "include_usage" {
+            seen = true;
+            out.extend_from_slice(b"true");
+        } else {
+            // Writing a `Value` into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, value);
+        }
     }
-    if let Some(v) = body.remove("max_tokens") {
-        body.entry("max_completion_tokens").or_insert(v);
+    if !seen {
+        if !options.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"include_usage\":true");
     }
+    out.extend_from_slice(b"},");
 }
 
 /// Assemble the request with JSON content type and the given auth header.
@@ -234,18 +283,85 @@ fn wait_seconds_in_message(message: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// The upstream body `req` becomes for `model`, parsed back.
+    fn sent(req: &str, model: &str, reasoning: bool) -> (String, Map<String, Value>) {
+        let req = ChatRequest::parse(req.as_bytes(), None).unwrap();
+        let mut body = body_for_model(&req, model);
+        if reasoning {
+            body.rename_max_tokens_for_reasoning_models();
+        }
+        let text = String::from_utf8(body.to_bytes()).unwrap();
+        let parsed = serde_json::from_str(&text).unwrap();
+        (text, parsed)
+    }
+
     #[test]
     fn o_series_max_tokens_becomes_max_completion_tokens() {
-        let mut b: Map<String, Value> = serde_json::from_str(r#"{"max_tokens":100}"#).unwrap();
-        rename_max_tokens_for_reasoning_models(&mut b, "o1");
+        let msgs = r#""messages":[{"role":"user","content":"hi"}]"#;
+        let (_, b) = sent(
+            &format!(r#"{{"model":"m","max_tokens":100,{msgs}}}"#),
+            "o1",
+            true,
+        );
         assert_eq!(b.get("max_completion_tokens"), Some(&Value::from(100)));
         assert!(!b.contains_key("max_tokens"));
-        let mut b: Map<String, Value> = serde_json::from_str(r#"{"max_tokens":100}"#).unwrap();
-        rename_max_tokens_for_reasoning_models(&mut b, "gpt-4o");
+        let (_, b) = sent(
+            &format!(r#"{{"model":"m","max_tokens":100,{msgs}}}"#),
+            "gpt-4o",
+            true,
+        );
         assert!(b.contains_key("max_tokens"));
-        let mut b: Map<String, Value> = serde_json::from_str(r#"{"max_tokens":7}"#).unwrap();
-        rename_max_tokens_for_reasoning_models(&mut b, "openai/o3-mini");
+        let (_, b) = sent(
+            &format!(r#"{{"model":"m","max_tokens":7,{msgs}}}"#),
+            "openai/o3-mini",
+            true,
+        );
         assert_eq!(b.get("max_completion_tokens"), Some(&Value::from(7)));
+        // A client that sent both keeps its own `max_completion_tokens`.
+        let both = format!(r#"{{"model":"m","max_tokens":7,"max_completion_tokens":9,{msgs}}}"#);
+        let (_, b) = sent(&both, "o1", true);
+        assert_eq!(b.get("max_completion_tokens"), Some(&Value::from(9)));
+        assert!(!b.contains_key("max_tokens"));
+    }
+
+    #[test]
+    fn the_body_keeps_the_clients_fields_and_order_and_edits_only_what_it_must() {
+        let msgs = r#""messages":[{"role":"user","content":"hi"}]"#;
+        let req = format!(
+            r#"{{"temperature":1.0000000000000000001,"model":"m","stream":true,"stream_options":{{"x":1,"include_usage":false,"y":[2]}},"z":{{}},{msgs}}}"#
+        );
+        let (text, _) = sent(&req, "up-model", false);
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"temperature":1.0,"model":"up-model","stream":true,"stream_options":{{"x":1,"include_usage":true,"y":[2]}},"z":{{}},{msgs}}}"#
+            )
+        );
+        // Absent `model` and `stream_options` are added after the client's fields;
+        // a `stream_options` that is no object is replaced.
+        let req = format!(r#"{{"stream":true,"model":"m","stream_options":null,{msgs}}}"#);
+        let (_, b) = sent(&req, "up", false);
+        assert_eq!(
+            b["stream_options"],
+            serde_json::json!({"include_usage": true})
+        );
+        let req = format!(r#"{{"stream":true,"model":"m","stream_options":{{}},{msgs}}}"#);
+        let (text, _) = sent(&req, "up", false);
+        assert!(
+            text.contains(r#""stream_options":{"include_usage":true},"#),
+            "{text}"
+        );
+        let req = format!(r#"{{"stream":true,"model":"m",{msgs}}}"#);
+        let (text, _) = sent(&req, "up", false);
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"stream":true,"model":"up","stream_options":{{"include_usage":true}},{msgs}}}"#
+            )
+        );
+        // Non-streaming requests get no `stream_options` added.
+        let (text, _) = sent(&format!(r#"{{"model":"m",{msgs}}}"#), "up", false);
+        assert_eq!(text, format!(r#"{{"model":"up",{msgs}}}"#));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::response::Response;
 
-use super::chat::{call, open_stream};
+use super::answer::call;
+use super::chat::open_stream;
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use serde_json::Value;
 
 use super::{attempts, AppState};
@@ -18,10 +19,8 @@ use crate::api::openai::ChatRequest;
 use crate::auth;
 use crate::config::ModelSettings;
 use crate::ledger::{Outcome, UsageSource};
-use crate::metering::audit::VisibleOutput;
 use crate::metering::body::{MeteredBody, StreamSetup};
-use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
-use crate::metering::finalize::{self, Ending, Meter, Priced, RequestFacts};
+use crate::metering::finalize::{self, Ending, RequestFacts};
 use crate::metering::Usage;
 use crate::policy;
 use crate::providers::ProviderAdapter;
@@ -132,12 +131,19 @@ async fn serve(
         ));
     };
     let decision = policy::evaluate(&key.residency, model, &app.settings.providers, headers)?;
-    facts.policy = decision.to_record(&key.residency);
+    // Shared with the record and encoded by the ledger writer, off the request path.
+    let recorded = Arc::new(policy::RecordedDecision::new(
+        decision,
+        app.settings.clone(),
+        principal.key_index,
+    ));
+    facts.policy = crate::ledger::PolicyJson::Deferred(recorded.clone());
+    let decision = &recorded.decision;
     if decision.allowed.is_empty() {
         metrics::record_policy_denial(&model.name, &decision.reasons());
         return Err(policy::refusal(
             &key.residency,
-            &decision,
+            decision,
             model,
             &app.settings.providers,
         ));
@@ -261,111 +267,8 @@ pub(super) async fn open_stream(
     let body = MeteredBody::new(opened.first_chunk, opened.rest, setup);
     let mut resp = Response::new(Body::new(body));
     let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
     super::residency_headers(h, facts);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
-}
-
-pub(super) async fn call(
-    app: &AppState,
-    adapter: &'static dyn ProviderAdapter,
-    upstream_req: crate::providers::UpstreamRequest,
-    facts: &RequestFacts,
-) -> Result<Response, AttemptError> {
-    let upstream_started = tokio::time::Instant::now();
-    let bytes = app.upstream.call(upstream_req).await?;
-    let upstream_time = upstream_started.elapsed();
-    let ttfb = facts.started.elapsed();
-    let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&bytes) else {
-        return Err(AttemptError::Protocol(
-            "the upstream answered with something other than a JSON object",
-        ));
-    };
-    let reported = answer
-        .get("usage")
-        .map(|u| adapter.usage_from_wire(u))
-        .unwrap_or_default();
-    // Counted even when reported: tollgate records its own count beside the provider's.
-    let mut counter = visible_output(facts, &answer);
-    let (usage, source) = Meter::settle(facts, reported, Some(&mut counter));
-    let priced = finalize::price(&app.meter.prices, facts, usage, source);
-    answer.insert("tollgate".into(), finalize::summary(facts, &priced));
-    let ending = Ending {
-        status: 200,
-        outcome: Outcome::Completed,
-        error_code: None,
-        ttfb: Some(ttfb),
-        upstream_time: Some(upstream_time),
-    };
-    let visible = VisibleOutput::take(&mut counter);
-    app.meter
-        .finish_with(facts, &priced, &ending, Some(visible));
-    let mut resp = (StatusCode::OK, axum::Json(Value::Object(answer))).into_response();
-    let h = resp.headers_mut();
-    super::residency_headers(h, facts);
-    cost_headers(h, &priced);
-    Ok(resp)
-}
-
-/// Count the answer's visible text (the estimate when usage is missing, the check when not).
-fn visible_output(
-    facts: &RequestFacts,
-    answer: &serde_json::Map<String, Value>,
-) -> OutputTokenCounter {
-    let kind = facts
-        .served
-        .as_ref()
-        .map_or(TokenizerKind::O200kBase, |s| s.tokenizer);
-    let mut counter = OutputTokenCounter::new(kind);
-    let choices = answer.get("choices").and_then(Value::as_array);
-    for choice in choices.into_iter().flatten() {
-        let text = |field: &str| choice.get("message")?.get(field)?.as_str();
-        if let Some(t) = text("content") {
-            counter.push(t);
-        }
-        if let Some(t) = text("reasoning_content") {
-            counter.push_reasoning(t);
-        }
-    }
-    counter
-}
-
-fn cost_headers(h: &mut HeaderMap, priced: &Priced) {
-    let mut put = |name: &'static str, value: Option<String>| {
-        if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            h.insert(name, v);
-        }
-    };
-    put(
-        "x-tollgate-cost-usd",
-        priced.cost_usd.map(|c| c.to_string()),
-    );
-    put(
-        "x-tollgate-pricing",
-        Some(priced.pricing.as_str().to_owned()),
-    );
-    put(
-        "x-tollgate-usage-source",
-        Some(priced.source.as_str().to_owned()),
-    );
-    put(
-        "x-tollgate-input-tokens",
-        priced.usage.input.map(|n| n.to_string()),
-    );
-    put(
-        "x-tollgate-cached-tokens",
-        Some(priced.usage.cached_input.unwrap_or(0).to_string()),
-    );
-    put(
-        "x-tollgate-output-tokens",
-        priced.usage.output.map(|n| n.to_string()),
-    );
-    put(
-        "x-tollgate-reasoning-tokens",
-        priced.usage.reasoning.map(|n| n.to_string()),
-    );
 }

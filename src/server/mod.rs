@@ -5,6 +5,7 @@
 //! Handlers live in sibling files, one per endpoint family.
 
 mod admin;
+mod answer;
 mod attempts;
 mod chat;
 mod dashboard;
@@ -23,7 +24,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use chrono::Utc;
-use serde_json::Value;
 
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::config::Settings;
@@ -167,7 +167,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         served: None,
         slot: None,
         attempts: 0,
-        policy: Value::Null,
+        policy: crate::ledger::PolicyJson::default(),
     }
 }
 
@@ -228,19 +228,43 @@ async fn read_limited(
     Ok(out.freeze())
 }
 
+/// Names of the `x-tollgate-*` headers, parsed once at compile time.
+mod names {
+    use axum::http::HeaderName;
+
+    pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-tollgate-request-id");
+    pub const PROVIDER: HeaderName = HeaderName::from_static("x-tollgate-provider");
+    pub const MODEL: HeaderName = HeaderName::from_static("x-tollgate-model");
+    pub const REGION: HeaderName = HeaderName::from_static("x-tollgate-region");
+    pub const JURISDICTION: HeaderName = HeaderName::from_static("x-tollgate-jurisdiction");
+    pub const SCOPE: HeaderName = HeaderName::from_static("x-tollgate-processing-scope");
+    pub const COST: HeaderName = HeaderName::from_static("x-tollgate-cost-usd");
+    pub const PRICING: HeaderName = HeaderName::from_static("x-tollgate-pricing");
+    pub const USAGE_SOURCE: HeaderName = HeaderName::from_static("x-tollgate-usage-source");
+    pub const INPUT: HeaderName = HeaderName::from_static("x-tollgate-input-tokens");
+    pub const CACHED: HeaderName = HeaderName::from_static("x-tollgate-cached-tokens");
+    pub const OUTPUT: HeaderName = HeaderName::from_static("x-tollgate-output-tokens");
+    pub const REASONING: HeaderName = HeaderName::from_static("x-tollgate-reasoning-tokens");
+}
+
 /// `x-tollgate-*` headers every proxied answer carries.
 fn residency_headers(h: &mut HeaderMap, facts: &RequestFacts) {
-    let mut put = |name: &'static str, value: &str| {
+    // Room for these and the answer's own headers: the map grows once, not per insert.
+    h.reserve(16);
+    let mut put = |name: axum::http::HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(name, v);
         }
     };
-    put("x-tollgate-request-id", &facts.request_id);
+    put(names::REQUEST_ID, &facts.request_id);
     if let Some(s) = &facts.served {
-        put("x-tollgate-provider", &s.provider_id);
-        put("x-tollgate-model", &s.upstream_model);
-        put("x-tollgate-region", &s.residency.region);
-        put("x-tollgate-jurisdiction", &s.residency.jurisdiction);
-        put("x-tollgate-processing-scope", s.residency.scope.as_str());
+        put(names::PROVIDER, &s.provider_id);
+        put(names::MODEL, &s.upstream_model);
+        put(names::REGION, &s.residency.region);
+        put(names::JURISDICTION, &s.residency.jurisdiction);
+        h.insert(
+            names::SCOPE,
+            HeaderValue::from_static(s.residency.scope.as_str()),
+        );
     }
 }

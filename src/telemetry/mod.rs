@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod price_metrics;
+pub mod series;
 
 use tracing_subscriber::EnvFilter;
 

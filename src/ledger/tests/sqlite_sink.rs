@@ -123,7 +123,7 @@ async fn columns_hold_exact_text_and_the_schema_is_versioned_and_indexed() {
     assert_eq!(created_ms, 1_740_830_400_123);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&policy).unwrap(),
-        full("a").policy
+        full("a").policy.to_value()
     );
 
     let version: i64 = conn

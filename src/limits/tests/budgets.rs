@@ -138,7 +138,7 @@ fn record(id: &str, key: &str, at: &str, cost: Option<Decimal>) -> UsageRecord {
         outcome: Outcome::Completed,
         error_code: None,
         attempts: 1,
-        policy: serde_json::json!({}),
+        policy: serde_json::json!({}).into(),
         audit: Default::default(),
     }
 }
