@@ -19,6 +19,8 @@
 #          QUICK=1       shorter runs and fewer requests, for a smoke test
 #          SKIP_BUILD=1  use the existing target/release/tollgate
 #          OHA=/path/oha use this oha
+# Ends with a 4 MiB unspaced prompt given 10 s (5 s with QUICK=1); a gateway that takes longer
+# keeps a core busy until the script stops it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,9 +29,11 @@ QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
     DURATION=${DURATION:-3}
     CPU_REQUESTS=(1000 300 60)
+    HUGE_TIMEOUT=5
 else
     DURATION=${DURATION:-10}
     CPU_REQUESTS=(4000 1000 200)
+    HUGE_TIMEOUT=10
 fi
 DURATION=${DURATION%s}
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $DURATION -le 120 ]] ||
@@ -84,6 +88,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'log "load.sh: failed at line $LINENO"' ERR
 
 # Prints the first match of an extended regex in a file, waiting up to $3 seconds for it.
 wait_for() {
@@ -154,8 +159,13 @@ write_body() {
 body "$WORK/1k.json" 1024
 body "$WORK/1k-stream.json" 1024 stream
 for size in "${CPU_SIZES[@]}"; do body "$WORK/p$size.json" "$size"; done
-# 120,000 characters of base64: no spaces, the worst case for BPE pre-tokenisation.
-write_body "$WORK/unspaced.json" "$(head -c 90000 /dev/urandom | base64 -w0)" ""
+# unspaced FILE CHARS (a multiple of 4): random lowercase letters with no space or punctuation,
+# like a DNA sequence: the pre-tokeniser keeps it as one piece, the worst case for BPE.
+unspaced() {
+    write_body "$1" "$(head -c $(($2 * 3 / 4)) /dev/urandom | base64 -w0 | tr 'A-Z0-9+/' 'a-za-jkl')" ""
+}
+unspaced "$WORK/unspaced.json" 120000
+unspaced "$WORK/huge.json" 4194304
 
 # --- load runs -----------------------------------------------------------------------------
 WARNINGS=()
@@ -167,8 +177,10 @@ oha_run() {
     timeout $((DURATION * 3 + 180)) "$OHA" --no-tui --output-format json -m POST \
         -T application/json -H "authorization: Bearer $KEY" -D "$body" "$@" "$url" \
         >"$WORK/$name.json" || die "oha failed for $name"
+    # Requests still in flight when a timed run ends are cut ("aborted due to deadline"): not failures.
     bad=$(jq '([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0)
-        + ([.errorDistribution[]] | add // 0)' "$WORK/$name.json")
+        + ([.errorDistribution | to_entries[] | select(.key != "aborted due to deadline") | .value]
+           | add // 0)' "$WORK/$name.json")
     ((bad == 0)) || WARNINGS+=("$name: $bad requests failed or were not 200: $(jq -c \
         '{status: .statusCodeDistribution, errors: .errorDistribution}' "$WORK/$name.json")")
 }
@@ -180,11 +192,30 @@ ms() { q "$1" "$2 * 1000"; }
 f() { awk -v v="$2" -v fmt="$1" 'BEGIN { printf fmt, v }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f×", a / b; else printf "n/a" }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f", a - b }'; }
+sec() { f "%.3f s" "$1"; }
+huge() { # STATUS SECONDS
+    case $1 in
+    200) sec "$2" ;;
+    000) echo "> ${HUGE_TIMEOUT} s (gave up)" ;;
+    *) echo "HTTP $1 after $(sec "$2")" ;;
+    esac
+}
 
-one_request() { # URL BODY: "STATUS SECONDS"
-    curl -sS -o /dev/null --max-time 120 -w '%{http_code} %{time_total}' \
+# one_request NAME URL BODY [MAX_SECONDS]: one timed request; "STATUS SECONDS" goes to
+# $WORK/NAME.time (status 000: no answer in time) and the answer to $WORK/NAME.out.
+one_request() {
+    curl -sS -o "$WORK/$1.out" --max-time "${4:-120}" -w '%{http_code} %{time_total}\n' \
         -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
-        --data-binary "@$2" "$1" || echo "000 0"
+        --data-binary "@$3" "$2" >"$WORK/$1.time" 2>/dev/null || echo "000 ${4:-120}" >"$WORK/$1.time"
+}
+# timed NAME: "STATUS SECONDS" of a finished one_request; an answer other than 200 is a warning.
+timed() {
+    local status seconds
+    read -r status seconds <"$WORK/$1.time"
+    [[ $status == 200 || $status == 000 ]] ||
+        WARNINGS+=("$1: HTTP $status: $(head -c 300 "$WORK/$1.out")")
+    TIMED_STATUS=$status
+    TIMED_SECONDS=$seconds
 }
 
 log "checking both endpoints answer..."
@@ -235,17 +266,18 @@ for i in "${!CPU_SIZES[@]}"; do
 done
 
 log "one prompt of 120,000 characters without spaces, then two at once..."
-read -r UNSPACED_DIRECT_STATUS UNSPACED_DIRECT < <(one_request "$DIRECT_URL" "$WORK/unspaced.json")
-read -r UNSPACED_TG_STATUS UNSPACED_TG < <(one_request "$TG_URL" "$WORK/unspaced.json")
-one_request "$TG_URL" "$WORK/unspaced.json" >"$WORK/pair1" &
+one_request unspaced-direct "$DIRECT_URL" "$WORK/unspaced.json"
+one_request unspaced-tollgate "$TG_URL" "$WORK/unspaced.json"
+one_request unspaced-pair1 "$TG_URL" "$WORK/unspaced.json" &
 pair1=$!
-one_request "$TG_URL" "$WORK/unspaced.json" >"$WORK/pair2" &
+one_request unspaced-pair2 "$TG_URL" "$WORK/unspaced.json" &
 pair2=$!
 wait "$pair1" "$pair2" || true
-read -r PAIR1_STATUS PAIR1 <"$WORK/pair1"
-read -r PAIR2_STATUS PAIR2 <"$WORK/pair2"
-for s in "$UNSPACED_DIRECT_STATUS" "$UNSPACED_TG_STATUS" "$PAIR1_STATUS" "$PAIR2_STATUS"; do
-    [[ $s == 200 ]] || WARNINGS+=("unspaced prompt: a request answered $s")
+UNSPACED=()
+for name in unspaced-direct unspaced-tollgate unspaced-pair1 unspaced-pair2; do
+    timed "$name"
+    [[ $TIMED_STATUS == 200 ]] || WARNINGS+=("$name: no answer within 120 s")
+    UNSPACED+=("$TIMED_SECONDS")
 done
 
 sleep 2 # idle: let in-flight work, the ledger writer and allocator settle
@@ -253,11 +285,18 @@ RSS_IDLE_TG=$(mem_mb "$TG_PID" VmRSS)
 RSS_PEAK_TG=$(mem_mb "$TG_PID" VmHWM)
 RSS_IDLE_MOCK=$(mem_mb "$MOCK_PID" VmRSS)
 RSS_PEAK_MOCK=$(mem_mb "$MOCK_PID" VmHWM)
+# Last, as it may leave a worker busy after the client gives up: a 4 MiB unspaced prompt.
+log "one prompt of 4 MiB without spaces (given ${HUGE_TIMEOUT} s)..."
+one_request huge-direct "$DIRECT_URL" "$WORK/huge.json" "$HUGE_TIMEOUT"
+one_request huge-tollgate "$TG_URL" "$WORK/huge.json" "$HUGE_TIMEOUT"
+timed huge-direct
+HUGE_DIRECT=$(huge "$TIMED_STATUS" "$TIMED_SECONDS")
+timed huge-tollgate
+HUGE_TG=$(huge "$TIMED_STATUS" "$TIMED_SECONDS")
 RECORDED=$(curl -sS --max-time 5 "http://$ADMIN_ADDR/metrics" |
     awk '/^tollgate_requests_total/ { n += $NF } END { printf "%d", n }' || echo "?")
 
 # --- the table -----------------------------------------------------------------------------
-sec() { f "%.3f s" "$1"; }
 pct() { # NAME: "p50 / p99 ms"
     printf '%s / %s ms' "$(f %.2f "$(ms "$1" '.latencyPercentiles.p50')")" \
         "$(f %.2f "$(ms "$1" '.latencyPercentiles.p99')")"
@@ -287,10 +326,11 @@ for rate in "${RATES[@]}"; do
 done
 for i in "${!CPU_SIZES[@]}"; do
     size=${CPU_SIZES[$i]}
-    echo "| gateway CPU per request, ${CPU_LABELS[$i]} prompt (${CPU_REQUESTS[$i]} requests); p50 latency | — ; $(f %.2f "$(ms "cpu$size-direct" '.latencyPercentiles.p50')") ms | $(f %.3f "${CPU_MS[$i]}") ms CPU; $(f %.2f "$(ms "cpu$size-tollgate" '.latencyPercentiles.p50')") ms | added p50 $(added "$(ms "cpu$size-tollgate" '.latencyPercentiles.p50')" "$(ms "cpu$size-direct" '.latencyPercentiles.p50')") ms |"
+    echo "| gateway CPU per request / p50 latency, ${CPU_LABELS[$i]} prompt (${CPU_REQUESTS[$i]} requests, ${CPU_CONNECTIONS} connections) | — / $(f %.2f "$(ms "cpu$size-direct" '.latencyPercentiles.p50')") ms | $(f %.3f "${CPU_MS[$i]}") ms / $(f %.2f "$(ms "cpu$size-tollgate" '.latencyPercentiles.p50')") ms | added p50 $(added "$(ms "cpu$size-tollgate" '.latencyPercentiles.p50')" "$(ms "cpu$size-direct" '.latencyPercentiles.p50')") ms |"
 done
 cat <<EOF
-| one prompt of 120,000 characters without spaces | $(sec "$UNSPACED_DIRECT") | $(sec "$UNSPACED_TG") | two at once: $(sec "$PAIR1") and $(sec "$PAIR2") |
+| one prompt of 120,000 characters without spaces | $(sec "${UNSPACED[0]}") | $(sec "${UNSPACED[1]}") | two at once: $(sec "${UNSPACED[2]}") and $(sec "${UNSPACED[3]}") |
+| one prompt of 4 MiB without spaces | $HUGE_DIRECT | $HUGE_TG | — |
 | closed-loop streams/s, ${CONNECTIONS} connections (p50 per stream) | $(f %.0f "$(rps stream-direct)") ($(f %.2f "$(ms stream-direct '.latencyPercentiles.p50')") ms) | $(f %.0f "$(rps stream-tollgate)") ($(f %.2f "$(ms stream-tollgate '.latencyPercentiles.p50')") ms) | $(ratio "$(rps stream-tollgate)" "$(rps stream-direct)") |
 | time to first byte p50 / p99, streams at ${TTFB_RATE}/s | $(ttfb ttfb-direct) | $(ttfb ttfb-tollgate) | added $(added "$(ms ttfb-tollgate '.firstBytePercentiles.p50')" "$(ms ttfb-direct '.firstBytePercentiles.p50')") ms p50 |
 | RSS at start / idle after serving / peak (MB) | ${RSS_START_MOCK} / ${RSS_IDLE_MOCK} / ${RSS_PEAK_MOCK} | ${RSS_START_TG} / ${RSS_IDLE_TG} / ${RSS_PEAK_TG} | — |

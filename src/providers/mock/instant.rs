@@ -6,6 +6,7 @@
 //! prices and records each request as it would a real one.
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -37,11 +38,16 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
+/// The largest request body accepted: above any gateway's limit, so the baseline never refuses
+/// a prompt the gateway forwards (axum's default is 2 MB).
+const MAX_BODY_BYTES: usize = 64 << 20;
+
 /// `POST /v1/chat/completions` and `/chat/completions`, answered instantly in OpenAI's shape.
 pub(super) fn router() -> Router {
     Router::new()
         .route("/v1/chat/completions", post(answer))
         .route("/chat/completions", post(answer))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 async fn answer(body: Bytes) -> Response {
@@ -144,6 +150,64 @@ mod tests {
         assert_eq!(last["usage"]["total_tokens"], 112);
         assert_eq!(last["model"], "gpt-4o-mini");
         assert!(!stream("\"m\"", None).contains("usage"));
+    }
+
+    /// Over a real socket, as `tollgate mock-upstream --instant` serves it: the model is echoed,
+    /// a stream ends with usage then `[DONE]` when asked, and a body above axum's 2 MB default
+    /// is answered, so the benchmark's baseline takes every prompt the gateway forwards.
+    #[tokio::test]
+    async fn serve_instant_answers_plain_streamed_and_large_requests() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v1/chat/completions",
+            listener.local_addr().unwrap()
+        );
+        let server = tokio::spawn(super::super::serve(
+            listener,
+            super::super::MockOptions::default(),
+            true,
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::new();
+        let send = |body: String| client.post(&url).body(body).send();
+        let messages = r#"[{"role":"user","content":"hi"}]"#;
+
+        let plain = send(format!(
+            r#"{{"model":"gpt-4o-mini","messages":{messages}}}"#
+        ))
+        .await
+        .unwrap();
+        assert_eq!(plain.status(), 200);
+        let plain: serde_json::Value = plain.json().await.unwrap();
+        assert_eq!(plain["model"], "gpt-4o-mini");
+        assert_eq!(plain["usage"]["completion_tokens"], 12);
+
+        let streamed = send(format!(
+            r#"{{"model":"m","stream":true,"stream_options":{{"include_usage":true}},"messages":{messages}}}"#
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            streamed.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        let text = streamed.text().await.unwrap();
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert!(
+            text.contains(r#""choices":[],"usage":{"prompt_tokens""#),
+            "{text}"
+        );
+
+        let long = "a".repeat(3 << 20);
+        let large = send(format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"{long}"}}]}}"#
+        ))
+        .await
+        .unwrap();
+        assert_eq!(large.status(), 200);
+        let large: serde_json::Value = large.json().await.unwrap();
+        assert!(large["usage"]["prompt_tokens"].as_u64().unwrap() > 3 << 18);
+        server.abort();
     }
 
     #[test]
