@@ -1,9 +1,9 @@
-//! The mock's instant mode, for benchmarks: a fixed OpenAI chat completion (or its SSE stream)
-//! sent at once, without composing prose or counting tokens. The full mock tokenizes every prompt
-//! to report exact usage, which on long prompts costs more than the gateway being measured; here
-//! the work per request is one scan of the body, so a direct call measures the network and HTTP
-//! stack and nothing else. Usage is reported (prompt ≈ body bytes / 4) so the gateway meters,
-//! prices and records each request as it would a real one.
+//! The mock's instant mode, for benchmarks: a fixed OpenAI chat completion (or its SSE stream,
+//! one event per write) sent at once, without composing prose or counting tokens. The full mock
+//! tokenizes every prompt to report exact usage, which on long prompts costs more than the
+//! gateway being measured; here the work per request is one scan of the body, so a direct call
+//! measures the network and HTTP stack and nothing else. Usage is reported (prompt ≈ body bytes
+//! / 4) so the gateway meters, prices and records each request as it would a real one.
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
@@ -66,22 +66,38 @@ async fn answer(body: Bytes) -> Response {
     // JSON-escaped once; the model is echoed like a real provider's.
     let model = serde_json::Value::String(probe.model).to_string();
     let usage = usage(body.len() / 4);
-    let (content_type, text) = if probe.stream == Some(true) {
+    let (content_type, mut response) = if probe.stream == Some(true) {
         let include_usage = probe
             .stream_options
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
-        (
-            "text/event-stream",
-            stream(&model, include_usage.then_some(&usage)),
-        )
+        let text = stream(&model, include_usage.then_some(&usage));
+        ("text/event-stream", event_by_event(&text))
     } else {
-        ("application/json", completion(&model, &usage))
+        (
+            "application/json",
+            completion(&model, &usage).into_response(),
+        )
     };
-    let mut response = text.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// A chunked body sending one SSE event per write, yielding between them, as an upstream that
+/// emits events as it generates them (at no delay): the gateway relays several small writes,
+/// which is where Nagle's algorithm would hold one back.
+fn event_by_event(text: &str) -> Response {
+    use futures_util::StreamExt;
+    let events: Vec<Bytes> = text
+        .split_inclusive("\n\n")
+        .map(|event| Bytes::copy_from_slice(event.as_bytes()))
+        .collect();
+    let body = futures_util::stream::iter(events).then(|event| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, std::convert::Infallible>(event)
+    });
+    axum::body::Body::from_stream(body).into_response()
 }
 
 fn usage(prompt: usize) -> String {
