@@ -1,4 +1,5 @@
-//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`. Thin: it parses
+//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`, and
+//! `mock-upstream` (the simulated provider in its own process, for benchmarks). Thin: it parses
 //! arguments, loads settings, starts listeners and runs the graceful shutdown.
 
 use std::io::Write;
@@ -76,6 +77,31 @@ enum Command {
     },
     /// Price recorded traffic as if it had gone to another offer or model.
     Reprice(RepriceArgs),
+    /// Serve the built-in mock provider in its own process (the benchmark's upstream and
+    /// baseline); prints `listening on http://ADDR` once bound. Stops on SIGINT/SIGTERM.
+    #[command(hide = true)]
+    MockUpstream(MockUpstreamArgs),
+}
+
+#[derive(clap::Args)]
+struct MockUpstreamArgs {
+    /// Address to bind; port 0 picks a free one (the printed line tells which).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// Time to first token, e.g. `300ms`.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    latency: Duration,
+    /// Pause between streamed chunks, e.g. `20ms`.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    chunk_interval: Duration,
+    /// Answer every request at once with a fixed reply (no prose, no token counting), so a
+    /// direct call costs only the HTTP round trip: the benchmark's baseline.
+    #[arg(long, conflicts_with_all = ["latency", "chunk_interval"])]
+    instant: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -173,6 +199,7 @@ fn main() -> std::process::ExitCode {
         Command::Report(args) => report(args),
         Command::Prices { action, args } => prices(action, &args),
         Command::Reprice(args) => reprice(&args),
+        Command::MockUpstream(args) => mock_upstream(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -366,6 +393,28 @@ fn hash_key(key: Option<String>) -> anyhow::Result<()> {
     };
     writeln!(out, "hash: {}", tollgate::auth::hash_key(&key))?;
     Ok(())
+}
+
+fn mock_upstream(args: &MockUpstreamArgs) -> anyhow::Result<()> {
+    let options = tollgate::providers::mock::MockOptions {
+        latency: args.latency,
+        chunk_interval: args.chunk_interval,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+        out.flush()?;
+        drop(out);
+        tollgate::providers::mock::serve(listener, options, args.instant, shutdown_signal())
+            .await?;
+        anyhow::Ok(())
+    })
 }
 
 fn serve(config: PathBuf) -> anyhow::Result<()> {

@@ -4,10 +4,12 @@
 //!
 //! This module owns the simulated server: routes, request validation, error hooks and pacing.
 //! `reply` decides what is said and counts it; `wire` renders each flavor's JSON and SSE shapes.
-//! It is served by tollgate itself on an ephemeral loopback port. It never reads secrets (any
+//! It is served by tollgate itself on an ephemeral loopback port, or in its own process by
+//! `tollgate mock-upstream` (see [`serve`]). It never reads secrets (any
 //! `Authorization` or `api-key` is accepted) and it is not an adapter: the gateway reaches it
 //! through the ordinary OpenAI-compatible provider code.
 
+mod instant;
 mod prose;
 mod reply;
 mod wire;
@@ -99,6 +101,32 @@ pub async fn spawn(opts: MockOptions) -> std::io::Result<(String, tokio::task::J
         }
     });
     Ok((format!("http://{addr}"), handle))
+}
+
+/// Serves the mock on `listener` until `shutdown` resolves, for `tollgate mock-upstream`: the
+/// full [`router`], or with `instant` a fixed answer sent at once (no prose, no token counting;
+/// see `instant`), the baseline for benchmarks. `TCP_NODELAY` is set on every connection so
+/// a response's last segment is never held back by Nagle's algorithm.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    opts: MockOptions,
+    instant: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let app = if instant {
+        instant::router()
+    } else {
+        router(opts)
+    };
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn chat_plain(State(opts): State<MockOptions>, body: Bytes) -> Response {
