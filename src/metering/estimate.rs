@@ -4,11 +4,12 @@
 //! This module owns tokenizer choice per upstream model and the counting rules (plain text, the
 //! OpenAI chat-prompt recipe, and a bounded-memory counter for streamed output). It does not decide
 //! when an estimate replaces reported usage, and it never touches the network: both vocabularies
-//! are compiled into their crates and loaded once per process.
-
-use std::sync::LazyLock;
+//! are compiled into their crates, and each is loaded on its first use, once per process
+//! (`vocab`).
 
 use serde_json::Value;
+
+pub mod vocab;
 
 /// Which BPE vocabulary approximates an upstream model's tokenizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,31 +42,33 @@ impl TokenizerKind {
     }
 }
 
-/// The DeepSeek vocabulary; `None` only if the crate was built without `vocab-deepseek_v3`, in
-/// which case counting falls back to o200k_base rather than failing a request.
-static DEEPSEEK_V3: LazyLock<Option<&'static tiktoken::CoreBpe>> =
-    LazyLock::new(|| tiktoken::get_encoding("deepseek_v3"));
-
 /// Tokens in plain text. Special-token strings inside `text` count as ordinary text, as they do
-/// when a user sends them to a provider.
+/// when a user sends them to a provider. Linear in `text` whatever it holds, and allocates no
+/// token vector (see `vocab`).
 pub fn count_text(kind: TokenizerKind, text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    let n = match kind {
-        TokenizerKind::DeepSeekV3 => match *DEEPSEEK_V3 {
-            Some(bpe) => bpe.count(text),
-            None => count_o200k(text),
-        },
-        TokenizerKind::O200kBase => count_o200k(text),
-    };
-    u64::try_from(n).unwrap_or(u64::MAX)
+    u64::try_from(vocab::count(kind, text)).unwrap_or(u64::MAX)
 }
 
-fn count_o200k(text: &str) -> usize {
-    tiktoken_rs::o200k_base_singleton()
-        .encode_ordinary(text)
-        .len()
+/// Bytes per token assumed by [`prompt_estimate`]: English prose and code run 4 to 5 bytes
+/// per token in both vocabularies, so a quarter of the bytes is close for them and high for
+/// JSON syntax; unspaced base64 (~1.5) and CJK (~3) are undercounted, by at most 3x.
+const ESTIMATE_BYTES_PER_TOKEN: u64 = 4;
+
+/// The cheap prompt estimate decisions use before the answer (token rate limits and quotas,
+/// budgets, `cheapest` routing): a quarter of the `messages` JSON text's bytes, rounded up.
+///
+/// Constant time, where counting costs a few milliseconds per 100 KB (see
+/// `benches/tokenize.rs`). Close enough for those decisions: every offer of a request gets
+/// the same figure, so `cheapest` orders offers by price alone; a budget check is a
+/// pre-flight check that the real cost then replaces; an offer's tokens-per-minute quota only
+/// guards against the provider's own limit. The bill never uses it.
+pub fn prompt_estimate(messages_json: &str) -> u64 {
+    u64::try_from(messages_json.len())
+        .unwrap_or(u64::MAX)
+        .div_ceil(ESTIMATE_BYTES_PER_TOKEN)
 }
 
 /// Fixed cost of every message in OpenAI's recipe: `<|start|>{role/name}\n{content}<|end|>\n`.

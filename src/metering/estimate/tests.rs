@@ -234,3 +234,95 @@ fn split_point_keeps_whitespace_run_with_the_next_word() {
     assert_eq!(split_point("  leading"), None);
     assert_eq!(split_point("nospace"), None);
 }
+
+/// Old o200k_base count (tiktoken-rs), the reference the linear encoder must match.
+fn old_o200k(text: &str) -> u64 {
+    tiktoken_rs::o200k_base_singleton()
+        .encode_ordinary(text)
+        .len() as u64
+}
+
+/// Old DeepSeek V3 count (the `tiktoken` crate), the reference for the `bpe` build.
+fn old_deepseek(text: &str) -> u64 {
+    let bpe = tiktoken::get_encoding("deepseek_v3").expect("deepseek_v3 vocab compiled in");
+    bpe.count(text) as u64
+}
+
+/// Texts that exercise every pre-tokenizer branch: digits, CJK and kana, punctuation
+/// glued to letters, whitespace runs before letters, digits, CJK and line ends, tabs,
+/// non-ASCII whitespace, emoji and combining marks.
+fn tricky_texts() -> Vec<String> {
+    let mut texts: Vec<String> = [
+        "hello world",
+        "  two leading spaces, then   three and\ttab\t\tx",
+        "numbers 1234567 and   42 and\u{3000}  7 end   ",
+        "日本語のテキスト 　かな カナ 漢字123 數據",
+        "(foo)bar.baz!Qux ?? !! --> <== ::x",
+        "line one\n\nline two\r\n  indented\n\t\n   \n",
+        "emoji 🎉🎉 and ZWJ 👩‍👩‍👧 and e\u{301} combining",
+        "https://example.com/a/b?c=d&e=f#g",
+        "I'm sure you're right; they'll see what we've done, it's OK'S",
+        "   ",
+        "\u{a0}\u{a0}x \u{2003}\u{2003}5",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    texts.push(long_text());
+    texts.push(HF_DEEPSEEK_CASES[2].0.repeat(50));
+    texts
+}
+
+#[test]
+fn o200k_count_equals_the_previous_encoder() {
+    for text in tricky_texts() {
+        assert_eq!(
+            count_text(TokenizerKind::O200kBase, &text),
+            old_o200k(&text),
+            "{text:?}"
+        );
+    }
+}
+
+/// base64-like text without any whitespace: one pre-token of the whole length.
+fn base64_like(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(ALPHABET[(state % 64) as usize])
+        })
+        .collect()
+}
+
+// Regression: issue 11, a 120,000-character unspaced prompt took 6 s to count (quadratic
+// BPE on one huge pre-token). The linear encoder counts it like a short one: the same
+// answer as the old encoder on a prefix where that one is fast, and a plausible total.
+#[test]
+fn long_unspaced_input_counts_exactly_and_plausibly() {
+    for kind in [TokenizerKind::O200kBase, TokenizerKind::DeepSeekV3] {
+        let old = |t: &str| match kind {
+            TokenizerKind::O200kBase => old_o200k(t),
+            TokenizerKind::DeepSeekV3 => old_deepseek(t),
+        };
+        let small_b64 = base64_like(2_000);
+        let small_a = "a".repeat(2_000);
+        assert_eq!(count_text(kind, &small_b64), old(&small_b64), "{kind:?}");
+        assert_eq!(count_text(kind, &small_a), old(&small_a), "{kind:?}");
+
+        let big_b64 = base64_like(120_000);
+        let n = count_text(kind, &big_b64);
+        // Random base64 is 1.2 to 4 characters per token in every vocabulary.
+        assert!((30_000..=100_000).contains(&n), "{kind:?}: {n}");
+        let big_a = "a".repeat(120_000);
+        let n = count_text(kind, &big_a);
+        // Runs of one letter merge into long tokens: far fewer tokens than characters.
+        assert!((1_000..=60_000).contains(&n), "{kind:?}: {n}");
+        // Linear: the count of a repetition is (almost) the sum of its parts.
+        let twice = count_text(kind, &"a".repeat(240_000));
+        assert!(twice.abs_diff(2 * n) <= 2, "{kind:?}: {twice} vs 2 x {n}");
+    }
+}
