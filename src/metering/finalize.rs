@@ -3,7 +3,9 @@
 //! event. Streams call [`Meter::finish`] from their body's end or `Drop`, plain
 //! responses call it directly, refusals call it with no upstream.
 //!
-//! It does no I/O beyond a non-blocking enqueue on the ledger queue.
+//! It does no I/O beyond a non-blocking enqueue on the ledger queue (or on the audit
+//! queue, for a record whose tokens are audited). The prompt is counted here only when
+//! the provider reported no input tokens: that count is the bill.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,7 +142,7 @@ pub struct Meter {
     pub router: Arc<Router>,
     /// Charged with each request's real cost and tokens.
     pub limits: Arc<Limits>,
-    /// Cheapest alternatives and token verification for every record.
+    /// Cheapest alternatives for every record; token verification for a sample.
     pub audit: Arc<super::audit::Auditor>,
 }
 
@@ -200,6 +202,8 @@ impl Meter {
     }
 
     /// [`Meter::finish`] with the visible output tollgate counted itself, when it saw any.
+    /// The returned record never carries counted tokens: a sampled audit fills them in the
+    /// ledger's copy, off the request path.
     pub fn finish_with(
         &self,
         facts: &RequestFacts,
@@ -239,8 +243,7 @@ impl Meter {
             policy: facts.policy.clone(),
             audit: Default::default(),
         };
-        self.audit
-            .annotate(&self.prices, facts, &mut record, visible);
+        self.audit.annotate(&self.prices, facts, &mut record);
         metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time);
         if let (Outcome::Completed, Some((model, offer)), Some(output)) =
             (ending.outcome, facts.slot, record.output_tokens)
@@ -272,7 +275,8 @@ impl Meter {
             latency_ms = record.latency_ms,
             "request finished"
         );
-        self.ledger.record(record.clone());
+        self.audit
+            .dispatch(&self.ledger, facts, record.clone(), visible);
         record
     }
 }

@@ -20,7 +20,7 @@ use crate::config::ModelSettings;
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::audit::VisibleOutput;
 use crate::metering::body::{MeteredBody, StreamSetup};
-use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
+use crate::metering::estimate::{prompt_estimate, OutputTokenCounter, TokenizerKind};
 use crate::metering::finalize::{self, Ending, Meter, Priced, RequestFacts};
 use crate::metering::Usage;
 use crate::policy;
@@ -143,7 +143,7 @@ async fn serve(
         ));
     }
     let cost_inputs = CostInputs {
-        messages: &*req,
+        prompt_tokens: prompt_estimate(req.messages_json().get()),
         max_output: max_output_tokens(&req),
         prices: &app.meter.prices,
         at: facts.created_at,
