@@ -15,7 +15,6 @@ use rand::Rng;
 use rust_decimal::Decimal;
 
 use crate::config::{ModelSettings, RoutingSettings, RoutingStrategy, Settings};
-use crate::metering::estimate::TokenizerKind;
 use crate::pricing::{self, PriceBook, TokenCounts};
 
 /// Output tokens assumed for an offer with no history when the request sets no limit.
@@ -56,8 +55,9 @@ impl OfferHealth {
 
 /// What the `cheapest` strategy needs to know about this request.
 pub struct CostInputs<'a> {
-    /// The prompt: the request, or (in tests) a bare `messages` array.
-    pub messages: &'a dyn crate::api::openai::Prompt,
+    /// The prompt's estimated tokens (`estimate::prompt_estimate`), the same for every
+    /// offer: computed once per request, never by counting.
+    pub prompt_tokens: u64,
     /// `max_completion_tokens` or `max_tokens`, when the request set one.
     pub max_output: Option<u64>,
     pub prices: &'a PriceBook,
@@ -113,14 +113,12 @@ impl Router {
         cost: &CostInputs<'_>,
     ) -> Vec<Candidate> {
         let needs_cost = cost.always || model.strategy == RoutingStrategy::Cheapest;
-        // Count the prompt once per tokenizer, not once per offer.
-        let mut prompt_tokens: Vec<(TokenizerKind, u64)> = Vec::new();
         let mut candidates: Vec<Candidate> = allowed
             .iter()
             .map(|&offer| Candidate {
                 offer,
                 expected_cost: if needs_cost {
-                    self.expected_cost(model_index, model, offer, cost, &mut prompt_tokens)
+                    self.expected_cost(model_index, model, offer, cost)
                 } else {
                     None
                 },
@@ -147,28 +145,21 @@ impl Router {
         candidates
     }
 
-    /// This request's expected cost on `offer`: prompt counted with the offer's
-    /// tokenizer; output from the offer's observed average (a model that thinks long
-    /// is not cheap because its list price is), bounded by the request's limit.
+    /// This request's expected cost on `offer`: the prompt's estimate (tokenizers differ
+    /// by a few percent between vocabularies, far less than prices do, so one figure for
+    /// every offer orders them by price); output from the offer's observed average (a model
+    /// that thinks long is not cheap because its list price is), bounded by the request's
+    /// limit.
     fn expected_cost(
         &self,
         model_index: usize,
         model: &ModelSettings,
         offer: usize,
         inputs: &CostInputs<'_>,
-        prompt_tokens: &mut Vec<(TokenizerKind, u64)>,
     ) -> Option<Decimal> {
         let o = model.offers.get(offer)?;
         let row = inputs.prices.lookup(o.price.as_deref()?, inputs.at)?;
-        let kind = TokenizerKind::for_model(&o.upstream_model);
-        let input = match prompt_tokens.iter().find(|(k, _)| *k == kind) {
-            Some((_, n)) => *n,
-            None => {
-                let n = inputs.messages.prompt_tokens(kind);
-                prompt_tokens.push((kind, n));
-                n
-            }
-        };
+        let input = inputs.prompt_tokens;
         let observed = self
             .health(model_index, offer)
             .map_or(0, |h| h.output_tokens.load(Ordering::Relaxed));

@@ -26,6 +26,11 @@ fn answer_with_usage(content: &str, prompt: u64, completion: u64) -> String {
     .to_string()
 }
 
+/// `config` with every request's tokens audited (`[metering] audit_sample_rate`).
+fn sampled(config: &str, rate: f64) -> String {
+    format!("{config}\n[metering]\naudit_sample_rate = {rate:?}\n")
+}
+
 async fn admin_get(gw: &Gateway, path: &str) -> String {
     Gateway::client()
         .get(format!("{}{path}", gw.admin_url))
@@ -67,7 +72,7 @@ async fn a_provider_over_reporting_by_20_percent_shows_in_the_metric_and_the_rep
         Some("openai/o1"),
     )
     .replace("\"p1\"", "\"drifty\"");
-    let mut gw = start_gateway(&config).await;
+    let mut gw = start_gateway(&sampled(&config, 1.0)).await;
     assert_eq!(gw.chat(body).await.status(), 200);
     let rows = gw.ledger_rows().await;
     assert_eq!(rows[0]["counted_input_tokens"], counted_in);
@@ -340,7 +345,7 @@ async fn hidden_reasoning_is_unverifiable_and_streams_are_counted_too() {
         "o1",
         Some("openai/o1"),
     );
-    let mut gw = start_gateway(&config).await;
+    let mut gw = start_gateway(&sampled(&config, 1.0)).await;
     assert_eq!(gw.chat(chat_body("m")).await.status(), 200);
     let rows = gw.ledger_rows().await;
     assert_eq!(rows[0]["output_verifiable"], 0);
@@ -359,7 +364,7 @@ async fn hidden_reasoning_is_unverifiable_and_streams_are_counted_too() {
         "gpt-4o",
         Some("openai/o1"),
     );
-    let mut gw = start_gateway(&config).await;
+    let mut gw = start_gateway(&sampled(&config, 1.0)).await;
     let mut body = chat_body("m");
     body["stream"] = true.into();
     let _ = sse_data(gw.chat(body).await).await;
@@ -370,5 +375,83 @@ async fn hidden_reasoning_is_unverifiable_and_streams_are_counted_too() {
         count_text(TokenizerKind::O200kBase, "Hi there")
     );
     assert_eq!(rows[0]["output_verifiable"], 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn sampling_at_zero_leaves_counted_fields_null_and_at_one_fills_them() {
+    let body = chat_body("m");
+    let counted_in = count_chat_prompt(TokenizerKind::O200kBase, &body["messages"]);
+    let fake = FakeUpstream::start(Reply::json(answer_with_usage("Hello there.", 40, 3))).await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/o1"),
+    );
+    for (rate, expected_in) in [(0.0, Value::Null), (1.0, json!(counted_in))] {
+        let mut gw = start_gateway(&sampled(&config, rate)).await;
+        for _ in 0..3 {
+            assert_eq!(gw.chat(chat_body("m")).await.status(), 200);
+        }
+        let rows = gw.ledger_rows().await;
+        assert_eq!(rows.len(), 3);
+        for row in &rows {
+            assert_eq!(row["usage_source"], "reported", "rate {rate}");
+            assert_eq!(row["input_tokens"], 40, "the bill is the provider's");
+            assert_eq!(row["counted_input_tokens"], expected_in, "rate {rate}");
+            let expected_out = if rate > 0.0 {
+                json!(count_text(TokenizerKind::O200kBase, "Hello there."))
+            } else {
+                Value::Null
+            };
+            assert_eq!(row["counted_output_tokens"], expected_out, "rate {rate}");
+        }
+        // Drift comes from audited records only: none at rate 0. (The gauge is process-wide
+        // and shared with other tests here; the savings report reads this gateway's ledger.)
+        let report: Value = serde_json::from_str(&admin_get(&gw, "/admin/savings").await).unwrap();
+        let providers: Vec<&Value> = report["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| &d["provider"])
+            .collect();
+        let expected: Vec<&str> = if rate > 0.0 { vec!["p1"] } else { vec![] };
+        assert_eq!(providers, expected, "rate {rate}: {report}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn requests_without_provider_usage_are_always_counted_and_billed_from_the_count() {
+    let answer = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there."}, "finish_reason": "stop"}]
+    });
+    let fake = FakeUpstream::start(Reply::json(answer.to_string())).await;
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-4o",
+        Some("openai/o1"),
+    );
+    let mut gw = start_gateway(&sampled(&config, 0.0)).await;
+    let body = chat_body("m");
+    let counted_in = count_chat_prompt(TokenizerKind::O200kBase, &body["messages"]);
+    assert_eq!(gw.chat(body).await.status(), 200);
+    let rows = gw.ledger_rows().await;
+    assert_eq!(rows[0]["usage_source"], "estimated");
+    assert_eq!(rows[0]["input_tokens"], counted_in);
+    assert_eq!(rows[0]["counted_input_tokens"], counted_in);
+    assert_eq!(
+        rows[0]["output_tokens"],
+        count_text(TokenizerKind::O200kBase, "Hello there.")
+    );
     gw.stop().await;
 }

@@ -9,6 +9,7 @@ pub mod access;
 pub mod comparison;
 pub mod edge;
 pub mod limits;
+pub mod metering;
 pub mod secret;
 pub mod urls;
 pub mod validate;
@@ -64,6 +65,8 @@ pub struct RawConfig {
     pub models: Vec<RawModel>,
     /// Groups of models whose offers are compared (`tollgate prices`, savings).
     pub comparison: comparison::RawComparison,
+    /// Token-count audit sampling and its queue.
+    pub metering: metering::RawMetering,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -60,6 +60,8 @@ pub struct Settings {
     pub max_retry_after: Duration,
     /// `[server]` timeouts and caps at the listeners' edge.
     pub edge: super::edge::EdgeSettings,
+    /// `[metering]`: drift-audit sampling and its queue.
+    pub metering: super::metering::MeteringSettings,
 }
 
 /// Log output shape.
@@ -250,6 +252,7 @@ pub fn validate(
     let shared_limits = super::limits::shared_limits(&raw.limits, env, &mut push);
     let ledger_url = super::urls::ledger_url(&raw.ledger, env, &mut push);
     let edge = super::edge::edge(&raw, admin_listen, &mut push);
+    let metering = super::metering::metering(&raw.metering, &mut push);
     let teams: Vec<TeamSettings> = raw
         .teams
         .iter()
@@ -325,6 +328,7 @@ pub fn validate(
         shared_limits,
         max_retry_after: raw.upstream.max_retry_after,
         edge,
+        metering,
     })
 }
 

@@ -7,6 +7,7 @@
 //! awaits it: `Ledger::record` only tries to enqueue.
 
 mod audit;
+mod deferred;
 mod policy_json;
 pub mod postgres;
 mod record;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use audit::PriceAudit;
+pub use deferred::Deferred;
 pub use policy_json::{DeferredJson, PolicyJson};
 pub use record::{Outcome, PricingStatus, UsageRecord, UsageSource};
 pub use store::LedgerStore;
@@ -136,6 +138,8 @@ pub struct Ledger {
     tx: mpsc::Sender<Message>,
     reader: Arc<dyn FindRecord>,
     counters: Arc<Counters>,
+    /// Records held back by off-path work (see `defer`).
+    held: deferred::SharedHeld,
 }
 
 /// Owns the background writer; `shutdown` drains it. Dropping it without `shutdown`
@@ -143,6 +147,7 @@ pub struct Ledger {
 pub struct LedgerWriter {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), LedgerError>>,
+    held: deferred::SharedHeld,
 }
 
 type FindFuture<'a> =
@@ -183,16 +188,19 @@ impl Ledger {
         let (stop_tx, stop_rx) = oneshot::channel();
         let writer = Writer::new(Arc::clone(&sink), rx, stop_rx, &opts, Arc::clone(&counters));
         let task = runtime.spawn(writer.run());
+        let held = deferred::SharedHeld::default();
         let ledger = Ledger {
             tx,
             reader: sink,
             counters,
+            held: Arc::clone(&held),
         };
         Ok((
             ledger,
             LedgerWriter {
                 stop: stop_tx,
                 task,
+                held,
             },
         ))
     }
@@ -217,6 +225,13 @@ impl Ledger {
         }
     }
 
+    /// Hold `record` back while work off the request path completes it (the sampled token
+    /// audit); it is enqueued when the returned handle is released or dropped, and `flush`
+    /// waits for it.
+    pub fn defer(&self, record: UsageRecord) -> Deferred {
+        Deferred::new(self.clone(), record)
+    }
+
     /// The record of one request. Everything enqueued before this call is written
     /// first, so a client asking right after its response sees its record.
     pub async fn find(&self, request_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
@@ -230,6 +245,7 @@ impl Ledger {
         if self.counters.failing.load(Ordering::Acquire) {
             return Err(LedgerError::Unavailable);
         }
+        self.held.settled().await;
         let (done, written) = oneshot::channel();
         self.tx
             .send(Message::Flush(done))
@@ -262,6 +278,8 @@ impl LedgerWriter {
     /// Close the queue, write everything still queued, and return once it is durable.
     /// Records enqueued after this starts are dropped and counted.
     pub async fn shutdown(self) -> Result<(), LedgerError> {
+        // Held records first: they are asked to skip their audit and are enqueued at once.
+        self.held.close().await;
         // An Err means the writer already exited because every handle was dropped.
         let _ = self.stop.send(());
         self.task.await?

@@ -1,21 +1,26 @@
 //! The price audit of every finished request: what the same usage would have cost on
 //! the cheapest offer the key's policy allowed and on the cheapest offer anywhere (within
-//! the model and its comparison groups), and tollgate's own token counts beside the
-//! provider's, feeding the drift metric.
+//! the model and its comparison groups), and, for a sample of requests, tollgate's own
+//! token counts beside the provider's, feeding the drift metric.
 //!
 //! Everything that does not depend on the request (candidate offers per model, which of
-//! them each key's policy allows) is computed once at start-up, so per request this is a
-//! few map lookups, catalog lookups and multiplications, plus counting the prompt. Drift
-//! totals are atomics: no lock on the request path. It does not choose routes or write
-//! the ledger (`finalize` enqueues the record it annotates).
+//! them each key's policy allows) is computed once at start-up, so per request the
+//! comparison is a few map lookups, catalog lookups and multiplications. Counting tokens
+//! is not done here on the request path: a sampled request (`[metering]
+//! audit_sample_rate`, and every request whose provider reported no usage) is handed with
+//! its record to the audit thread (`audit_pool`), which counts, fills the record's counted
+//! fields and updates drift before the record reaches the ledger; other records carry no
+//! counted tokens. Drift totals are atomics: no lock. It does not choose routes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::audit_pool::{AuditJob, AuditPool};
 use super::estimate::OutputTokenCounter;
 use super::finalize::RequestFacts;
 use crate::config::Settings;
-use crate::ledger::{PricingStatus, UsageRecord, UsageSource};
+use crate::ledger::{Ledger, PricingStatus, UsageRecord, UsageSource};
 use crate::pricing::compare::{self, Candidate};
 use crate::pricing::{PriceBook, TokenCounts};
 use crate::telemetry::price_metrics;
@@ -39,15 +44,52 @@ impl VisibleOutput {
     }
 }
 
-/// Precomputed comparison candidates and per-provider drift totals.
+/// Per-provider drift totals, fed by the audit thread from sampled records only.
+#[derive(Debug)]
+pub struct Drift {
+    /// (provider id, provider-reported tokens, tollgate-counted tokens), verifiable part only.
+    totals: Vec<(String, AtomicU64, AtomicU64)>,
+}
+
+impl Drift {
+    /// Zero totals for these provider ids.
+    pub fn for_providers(ids: &[&str]) -> Self {
+        let totals = ids
+            .iter()
+            .map(|id| ((*id).to_owned(), AtomicU64::new(0), AtomicU64::new(0)))
+            .collect();
+        Self { totals }
+    }
+
+    /// Add an audited record's verifiable tokens and refresh its provider's gauge.
+    pub fn record(&self, r: &UsageRecord) {
+        let Some((reported, counted)) = verifiable_pair(r) else {
+            return;
+        };
+        let Some(provider) = r.provider.as_deref() else {
+            return;
+        };
+        let Some((_, rep, cnt)) = self.totals.iter().find(|(id, _, _)| id == provider) else {
+            return;
+        };
+        let rep_total = saturating_add(rep, reported);
+        let cnt_total = saturating_add(cnt, counted);
+        price_metrics::set_drift_ratio(provider, rep_total, cnt_total);
+    }
+}
+
+/// Precomputed comparison candidates, the drift totals and the audit thread.
 #[derive(Debug)]
 pub struct Auditor {
     /// Logical model -> every offer compared with it.
     candidates: HashMap<String, Vec<Candidate>>,
     /// Key name -> logical model -> indices into that model's candidates its policy allows.
     allowed: HashMap<String, HashMap<String, Vec<usize>>>,
-    /// (provider id, provider-reported tokens, tollgate-counted tokens), verifiable part only.
-    drift: Vec<(String, AtomicU64, AtomicU64)>,
+    drift: Arc<Drift>,
+    /// `[metering] audit_sample_rate`.
+    sample_rate: f64,
+    /// `None` if the audit thread could not start: audits are then dropped and counted.
+    pool: Option<AuditPool>,
 }
 
 impl Auditor {
@@ -79,47 +121,59 @@ impl Auditor {
                 (k.name.clone(), per_model)
             })
             .collect();
-        let drift = settings
-            .providers
-            .iter()
-            .map(|p| (p.id.clone(), AtomicU64::new(0), AtomicU64::new(0)))
-            .collect();
+        let ids: Vec<&str> = settings.providers.iter().map(|p| p.id.as_str()).collect();
         Self {
             candidates,
             allowed,
-            drift,
+            drift: Arc::new(Drift::for_providers(&ids)),
+            sample_rate: settings.metering.audit_sample_rate,
+            pool: AuditPool::start(settings.metering.audit_queue),
         }
     }
 
-    /// Fill in `record.audit`: comparison costs when the request was billable, counts when
-    /// an upstream answered; then update the drift metric from reported usage.
-    pub fn annotate(
-        &self,
-        prices: &PriceBook,
-        facts: &RequestFacts,
-        record: &mut UsageRecord,
-        visible: Option<VisibleOutput>,
-    ) {
-        let billable = record.pricing != PricingStatus::NotApplicable;
-        if billable {
+    /// Fill in the comparison costs of `record.audit` when the request was billable.
+    /// Cheap: no token counting.
+    pub fn annotate(&self, prices: &PriceBook, facts: &RequestFacts, record: &mut UsageRecord) {
+        if record.pricing != PricingStatus::NotApplicable {
             self.compare(prices, facts, record);
         }
+    }
+
+    /// Send `record` to the ledger: at once, or, when its tokens are audited (sampled, or
+    /// no provider usage), through the audit thread, which counts them first. With a full
+    /// queue the audit is dropped and counted, and the record is written uncounted.
+    pub fn dispatch(
+        &self,
+        ledger: &Ledger,
+        facts: &RequestFacts,
+        record: UsageRecord,
+        visible: Option<VisibleOutput>,
+    ) {
         let (Some(served), Some(request)) = (&facts.served, &facts.request) else {
-            return;
+            return ledger.record(record);
         };
-        if record.usage_source == UsageSource::None {
-            return;
+        let audited = match record.usage_source {
+            UsageSource::None => false,
+            UsageSource::Reported => {
+                self.sample_rate > 0.0 && rand::random::<f64>() < self.sample_rate
+            }
+            _ => true,
+        };
+        if !audited {
+            return ledger.record(record);
         }
-        let counted_input = request.prompt_tokens(served.tokenizer);
-        let audit = &mut record.audit;
-        audit.counted_input_tokens = Some(counted_input);
-        if let Some(v) = visible {
-            audit.counted_output_tokens = Some(v.tokens);
-            let hidden_reasoning = record.reasoning_tokens.unwrap_or(0) > 0 && !v.reasoning_visible;
-            audit.output_verifiable = Some(!hidden_reasoning);
-        }
-        if record.usage_source == UsageSource::Reported {
-            self.record_drift(record);
+        let job = AuditJob {
+            record: ledger.defer(record),
+            request: Arc::clone(request),
+            tokenizer: served.tokenizer,
+            visible,
+            drift: Arc::clone(&self.drift),
+        };
+        match &self.pool {
+            Some(pool) => {
+                pool.submit(job);
+            }
+            None => super::audit_pool::dropped(job),
         }
     }
 
@@ -153,21 +207,6 @@ impl Auditor {
             r.audit.cheapest_allowed_cost_usd = Some(cost);
             r.audit.cheapest_allowed_offer = Some(offer.to_owned());
         }
-    }
-
-    fn record_drift(&self, r: &UsageRecord) {
-        let Some((reported, counted)) = verifiable_pair(r) else {
-            return;
-        };
-        let Some(provider) = r.provider.as_deref() else {
-            return;
-        };
-        let Some((_, rep, cnt)) = self.drift.iter().find(|(id, _, _)| id == provider) else {
-            return;
-        };
-        let rep_total = saturating_add(rep, reported);
-        let cnt_total = saturating_add(cnt, counted);
-        price_metrics::set_drift_ratio(provider, rep_total, cnt_total);
     }
 }
 

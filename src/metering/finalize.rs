@@ -3,7 +3,9 @@
 //! event. Streams call [`Meter::finish`] from their body's end or `Drop`, plain
 //! responses call it directly, refusals call it with no upstream.
 //!
-//! It does no I/O beyond a non-blocking enqueue on the ledger queue.
+//! It does no I/O beyond a non-blocking enqueue on the ledger queue (or on the audit
+//! queue, for a record whose tokens are audited). The prompt is counted here only when
+//! the provider reported no input tokens: that count is the bill.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,7 +121,7 @@ pub struct Meter {
     pub router: Arc<Router>,
     /// Charged with each request's real cost and tokens.
     pub limits: Arc<Limits>,
-    /// Cheapest alternatives and token verification for every record.
+    /// Cheapest alternatives for every record; token verification for a sample.
     pub audit: Arc<super::audit::Auditor>,
     /// Each offer's metric handles, resolved once instead of per request.
     pub series: Arc<crate::telemetry::series::SeriesTable>,
@@ -181,6 +183,7 @@ impl Meter {
     }
 
     /// [`Meter::finish`] with the visible output tollgate counted itself, when it saw any.
+    /// Counted tokens are filled in off the request path, by a sampled audit (`audit`).
     pub fn finish_with(
         &self,
         facts: &RequestFacts,
@@ -220,8 +223,7 @@ impl Meter {
             policy: facts.policy.clone(),
             audit: Default::default(),
         };
-        self.audit
-            .annotate(&self.prices, facts, &mut record, visible);
+        self.audit.annotate(&self.prices, facts, &mut record);
         let series = facts.slot.and_then(|(m, o)| self.series.get(m, o));
         metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time, series);
         if let (Outcome::Completed, Some((model, offer)), Some(output)) =
@@ -254,7 +256,7 @@ impl Meter {
             latency_ms = record.latency_ms,
             "request finished"
         );
-        self.ledger.record(record);
+        self.audit.dispatch(&self.ledger, facts, record, visible);
     }
 }
 

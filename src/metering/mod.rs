@@ -6,6 +6,7 @@
 //! (`providers::*::usage_from_wire`); pricing arithmetic lives in `pricing`.
 
 pub mod audit;
+pub mod audit_pool;
 pub mod body;
 pub mod estimate;
 pub mod finalize;

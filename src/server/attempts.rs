@@ -14,7 +14,7 @@ use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
-use crate::metering::estimate::TokenizerKind;
+use crate::metering::estimate::{prompt_estimate, TokenizerKind};
 use crate::metering::finalize::{RequestFacts, ServedBy};
 use crate::providers::{adapter_for, Target};
 use crate::routing::Candidate;
@@ -100,18 +100,19 @@ pub async fn run(
     })
 }
 
-/// The prompt's tokens, counted only for an offer whose quota limits tokens.
+/// The prompt's estimated tokens (constant time, no counting), only for an offer whose
+/// quota limits tokens.
 fn expected_tokens(plan: &Plan<'_>, offer: usize) -> u32 {
-    let Some(o) = plan
+    let limits_tokens = plan
         .model
         .offers
         .get(offer)
-        .filter(|o| o.quota.tokens_per_minute.is_some())
-    else {
+        .is_some_and(|o| o.quota.tokens_per_minute.is_some());
+    if !limits_tokens {
         return 0;
-    };
-    let kind = TokenizerKind::for_model(&o.upstream_model);
-    u32::try_from(plan.req.prompt_tokens(kind)).unwrap_or(u32::MAX)
+    }
+    let estimate = prompt_estimate(plan.req.messages_json().get());
+    u32::try_from(estimate).unwrap_or(u32::MAX)
 }
 
 /// One attempt on one offer.

@@ -20,6 +20,7 @@ use crate::auth;
 use crate::config::ModelSettings;
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::body::{MeteredBody, StreamSetup};
+use crate::metering::estimate::prompt_estimate;
 use crate::metering::finalize::{self, Ending, RequestFacts};
 use crate::metering::Usage;
 use crate::policy;
@@ -149,7 +150,7 @@ async fn serve(
         ));
     }
     let cost_inputs = CostInputs {
-        messages: &*req,
+        prompt_tokens: prompt_estimate(req.messages_json().get()),
         max_output: max_output_tokens(&req),
         prices: &app.meter.prices,
         at: facts.created_at,
