@@ -43,8 +43,8 @@ impl TokenizerKind {
 }
 
 /// Tokens in plain text. Special-token strings inside `text` count as ordinary text, as they do
-/// when a user sends them to a provider. Linear in `text` whatever it holds, and allocates no
-/// token vector (see `vocab`).
+/// when a user sends them to a provider. Never quadratic, whatever `text` holds (O(n log n) on
+/// one long pre-token), and allocates no token vector (see `vocab`).
 pub fn count_text(kind: TokenizerKind, text: &str) -> u64 {
     if text.is_empty() {
         return 0;
