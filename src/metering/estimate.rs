@@ -60,8 +60,8 @@ const ESTIMATE_BYTES_PER_TOKEN: u64 = 4;
 /// The cheap prompt estimate decisions use before the answer (token rate limits and quotas,
 /// budgets, `cheapest` routing): a quarter of the `messages` JSON text's bytes, rounded up.
 ///
-/// Constant time, where counting costs a few milliseconds per 100 KB (see
-/// `benches/tokenize.rs`). Close enough for those decisions: every offer of a request gets
+/// Constant time, where counting costs about 0.2 ms per 100 KB of prose and up to a second
+/// for a pathological 4 MiB blob (see `benches/tokenize.rs`), on the async workers. Close enough for those decisions: every offer of a request gets
 /// the same figure, so `cheapest` orders offers by price alone; a budget check is a
 /// pre-flight check that the real cost then replaces; an offer's tokens-per-minute quota only
 /// guards against the provider's own limit. The bill never uses it.
