@@ -1,7 +1,8 @@
 //! Token counting: time to count normal prompts (1 KB, 20 KB, 200 KB) and unspaced ones
-//! (120 KB and 4 MiB of base64-like text, 120 KB of one letter), per vocabulary, beside the
-//! encoder used before (tiktoken-rs for o200k_base), and the RSS each vocabulary costs once
-//! loaded (VmRSS before and after its first use).
+//! (120 KB and 4 MiB of base64-like text and of one letter), per vocabulary, with the
+//! encoder tollgate uses (`count_text`: the `tiktoken` crate), the one used before
+//! (tiktoken-rs) and GitHub's linear-time `bpe-openai`, and the RSS each encoder costs once
+//! loaded (VmRSS before and after its first use). Every encoder's count is checked equal.
 //!
 //! Run: `cargo bench --bench tokenize` (release build). Figures are written down in
 //! README.md under "Performance".
@@ -100,25 +101,38 @@ fn old_o200k(text: &str) -> u64 {
         .len() as u64
 }
 
+/// o200k_base by the `tiktoken` crate (v4: heap merge, compact vocabulary).
+fn tiktoken4_o200k(text: &str) -> u64 {
+    tiktoken::get_encoding("o200k_base").map_or(0, |e| e.count(text) as u64)
+}
+
+/// o200k_base by GitHub's `bpe-openai` (backtracking BPE, linear worst case).
+fn bpe_o200k(text: &str) -> u64 {
+    bpe_openai::o200k_base().count(text) as u64
+}
+
+/// A token counter over one encoder.
+type Counter = fn(&str) -> u64;
+
 fn main() {
-    println!("RSS per vocabulary (VmRSS after first use minus before):");
-    let base = rss_kib();
-    vocab::load(TokenizerKind::O200kBase);
-    let after_o200k = rss_kib();
-    vocab::load(TokenizerKind::DeepSeekV3);
-    let after_deepseek = rss_kib();
-    let _ = old_o200k(" ");
-    let after_old = rss_kib();
-    println!("  process before any: {base} KiB");
-    println!("  o200k_base (bpe-openai): +{} KiB", after_o200k - base);
-    println!(
-        "  deepseek_v3 (tiktoken crate): +{} KiB",
-        after_deepseek - after_o200k
-    );
-    println!(
-        "  o200k_base (tiktoken-rs, before): +{} KiB",
-        after_old - after_deepseek
-    );
+    println!("RSS per vocabulary (VmRSS after first use minus before, in load order):");
+    let mut last = rss_kib();
+    println!("  process before any: {last} KiB");
+    let loads: [(&str, Counter); 4] = [
+        ("o200k_base, tiktoken crate v4", tiktoken4_o200k),
+        ("deepseek_v3, tiktoken crate v4", |t| {
+            vocab::load(TokenizerKind::DeepSeekV3);
+            count_text(TokenizerKind::DeepSeekV3, t)
+        }),
+        ("o200k_base, bpe-openai", bpe_o200k),
+        ("o200k_base, tiktoken-rs (before)", old_o200k),
+    ];
+    for (name, f) in loads {
+        let _ = f(" ");
+        let now = rss_kib();
+        println!("  {name}: +{} KiB", now.saturating_sub(last));
+        last = now;
+    }
 
     let inputs = [
         ("prose 1 KB", prose(1_000)),
@@ -130,26 +144,28 @@ fn main() {
         ("unspaced 'a' x 4 MiB", "a".repeat(4 << 20)),
     ];
     println!();
-    println!("| input | o200k_base now | o200k_base before (tiktoken-rs) | deepseek_v3 | bytes/4 estimate |");
-    println!("|---|---|---|---|---|");
+    println!("| input | o200k now (count_text) | o200k tiktoken v4 | o200k bpe-openai | o200k tiktoken-rs (before) | deepseek_v3 | bytes/4 estimate |");
+    println!("|---|---|---|---|---|---|---|");
     for (name, text) in &inputs {
         let (now, n) = time(|| count_text(TokenizerKind::O200kBase, text));
+        let (t4, t4_n) = time(|| tiktoken4_o200k(text));
+        let (bp, bp_n) = time(|| bpe_o200k(text));
+        assert_eq!((t4_n, bp_n), (n, n), "{name}: encoders disagree");
         // The old encoder is quadratic on one long pre-token: 4 MiB would take hours.
         let before = if text.len() > 200_000 && !text.contains(' ') {
             "not run (quadratic: hours)".to_owned()
         } else {
             let (d, old) = time(|| old_o200k(text));
-            assert_eq!(
-                old, n,
-                "{name}: the linear encoder disagrees with the old one"
-            );
+            assert_eq!(old, n, "{name}: the new encoder disagrees with the old one");
             ms(d)
         };
         let (ds, ds_n) = time(|| count_text(TokenizerKind::DeepSeekV3, text));
         let (est, est_n) = time(|| tollgate::metering::estimate::prompt_estimate(text));
         println!(
-            "| {name} | {} ({n} tokens) | {before} | {} ({ds_n} tokens) | {} ({est_n}) |",
+            "| {name} ({n} tokens) | {} | {} | {} | {before} | {} ({ds_n} tokens) | {} ({est_n}) |",
             ms(now),
+            ms(t4),
+            ms(bp),
             ms(ds),
             ms(est)
         );

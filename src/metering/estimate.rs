@@ -43,8 +43,8 @@ impl TokenizerKind {
 }
 
 /// Tokens in plain text. Special-token strings inside `text` count as ordinary text, as they do
-/// when a user sends them to a provider. Linear in `text` whatever it holds, and allocates no
-/// token vector (see `vocab`).
+/// when a user sends them to a provider. Never quadratic, whatever `text` holds (O(n log n) on
+/// one long pre-token), and allocates no token vector (see `vocab`).
 pub fn count_text(kind: TokenizerKind, text: &str) -> u64 {
     if text.is_empty() {
         return 0;
@@ -60,8 +60,8 @@ const ESTIMATE_BYTES_PER_TOKEN: u64 = 4;
 /// The cheap prompt estimate decisions use before the answer (token rate limits and quotas,
 /// budgets, `cheapest` routing): a quarter of the `messages` JSON text's bytes, rounded up.
 ///
-/// Constant time, where counting costs a few milliseconds per 100 KB (see
-/// `benches/tokenize.rs`). Close enough for those decisions: every offer of a request gets
+/// Constant time, where counting costs about 0.2 ms per 100 KB of prose and up to a second
+/// for a pathological 4 MiB blob (see `benches/tokenize.rs`), on the async workers. Close enough for those decisions: every offer of a request gets
 /// the same figure, so `cheapest` orders offers by price alone; a budget check is a
 /// pre-flight check that the real cost then replaces; an offer's tokens-per-minute quota only
 /// guards against the provider's own limit. The bill never uses it.
