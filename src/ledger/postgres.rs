@@ -10,6 +10,7 @@
 //! starting together do not race. Writes go through a small connection pool; a
 //! database that is down fails the batch, which the writer keeps and retries.
 //! Connections are encrypted as the URL's `sslmode` says (see [`tls`]).
+//! `requests` is partitioned by month, so retention drops whole months (see [`partitions`]).
 
 pub mod partitions;
 mod tls;
