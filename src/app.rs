@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::config::{ConfigError, ProviderKind, Settings};
+use crate::ledger::retention::Retention;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, LedgerStore, LedgerWriter};
 use crate::metering::finalize::Meter;
 use crate::server::{AppState, Clock, Shared};
@@ -56,6 +57,8 @@ struct Fixed {
 pub struct App {
     reloader: Reloader,
     ledger_writer: LedgerWriter,
+    /// Deletes records past `ledger.retention` (and keeps PostgreSQL partitions ahead).
+    retention: Option<Retention>,
     mock: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -82,6 +85,12 @@ impl App {
         crate::server::admin_router(self.reloader.shared.clone())
     }
 
+    /// The ledger retention task; `None` when there is nothing for it to do (a SQLite
+    /// ledger without `ledger.retention`).
+    pub fn retention(&self) -> Option<&Retention> {
+        self.retention.as_ref()
+    }
+
     /// A handle that applies new configurations.
     pub fn reloader(&self) -> Reloader {
         self.reloader.clone()
@@ -95,6 +104,9 @@ impl App {
     /// Flush every queued ledger record, then stop background tasks. Call after the
     /// listeners have stopped so no new records arrive.
     pub async fn shutdown(self) -> Result<(), LedgerError> {
+        if let Some(retention) = self.retention {
+            retention.stop().await;
+        }
         let flushed = self.ledger_writer.shutdown().await;
         if let Some(mock) = self.mock {
             mock.abort();
@@ -120,6 +132,11 @@ impl Reloader {
         {
             tracing::warn!(
                 "listen addresses changed in the config; they apply at the next restart"
+            );
+        }
+        if settings.ledger_retention != current.settings.ledger_retention {
+            tracing::warn!(
+                "ledger.retention changed in the config; it applies at the next restart"
             );
         }
         let mut next = generation(settings, &self.fixed, Some(&current.limits)).await?;
@@ -298,6 +315,7 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
         LedgerStore::Postgres(pg) => Ledger::start(pg.clone(), opts)?,
         LedgerStore::Sqlite(path) => Ledger::open_sqlite(path, opts).await?,
     };
+    let retention = Retention::start(store.clone(), settings.ledger_retention, clock.clone());
     let fixed = Arc::new(Fixed {
         ledger,
         store,
@@ -319,6 +337,7 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
             fixed,
         },
         ledger_writer,
+        retention,
         mock,
     })
 }

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod pricing;
 pub mod providers;
 pub mod routing;
+pub mod seed;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;

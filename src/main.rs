@@ -1,6 +1,7 @@
-//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`, and
-//! `mock-upstream` (the simulated provider in its own process, for benchmarks). Thin: it parses
-//! arguments, loads settings, starts listeners and runs the graceful shutdown.
+//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`,
+//! `ledger seed`, and `mock-upstream` (the simulated provider in its own process, for
+//! benchmarks). Thin: it parses arguments, loads settings, starts listeners and runs the
+//! graceful shutdown.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,10 +78,47 @@ enum Command {
     },
     /// Price recorded traffic as if it had gone to another offer or model.
     Reprice(RepriceArgs),
+    /// Ledger maintenance and tooling.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
     /// Serve the built-in mock provider in its own process (the benchmark's upstream and
     /// baseline); prints `listening on http://ADDR` once bound. Stops on SIGINT/SIGTERM.
     #[command(hide = true)]
     MockUpstream(MockUpstreamArgs),
+}
+
+#[derive(Subcommand)]
+enum LedgerAction {
+    /// Fill a ledger with synthetic records (for benchmarks and tests): twenty keys in four
+    /// teams, the models, providers and jurisdictions of a config, realistic outcomes,
+    /// token counts and latencies, and exact costs from its price catalog.
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// Records to write.
+    #[arg(long)]
+    records: u64,
+    /// Spread them evenly over the last D days.
+    #[arg(long, default_value_t = 90)]
+    days: u32,
+    /// Config whose models, providers and catalog the records are drawn from (default
+    /// config/tollgate.example.toml) and whose ledger (ledger.path or ledger.url) they
+    /// are written to unless --ledger is given.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// SQLite ledger file to write instead of the config's ledger.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// RNG seed: the same seed, window and config give the same records.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Add to a ledger that already has records (refused otherwise).
+    #[arg(long)]
+    append: bool,
 }
 
 #[derive(clap::Args)]
@@ -199,6 +237,9 @@ fn main() -> std::process::ExitCode {
         Command::Report(args) => report(args),
         Command::Prices { action, args } => prices(action, &args),
         Command::Reprice(args) => reprice(&args),
+        Command::Ledger {
+            action: LedgerAction::Seed(args),
+        } => ledger_seed(&args),
         Command::MockUpstream(args) => mock_upstream(&args),
     };
     match result {
@@ -377,6 +418,41 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
     };
     let text = runtime.block_on(commands::reprice(&prices, settings.as_ref(), &opts))?;
     write!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
+fn ledger_seed(args: &SeedArgs) -> anyhow::Result<()> {
+    let catalog = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config/tollgate.example.toml"));
+    // Only the catalog is read from it: no provider secret is needed.
+    let settings = tollgate::check_settings_skipping_secrets(&catalog)?;
+    if args.ledger.is_none() && args.config.is_none() {
+        anyhow::bail!("give --ledger FILE, or --config PATH to fill the ledger it names");
+    }
+    let opts = tollgate::seed::SeedOptions {
+        records: args.records,
+        end: chrono::Utc::now(),
+        days: args.days.max(1),
+        seed: args.seed,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (written, took) = runtime.block_on(async {
+        let ledger = cli_ledger(args.ledger.clone(), args.config.as_deref()).await?;
+        let started = tokio::time::Instant::now();
+        let written = tollgate::seed::seed_store(&ledger, &settings, &opts, args.append).await?;
+        anyhow::Ok((written, started.elapsed()))
+    })?;
+    writeln!(
+        std::io::stdout().lock(),
+        "wrote {written} synthetic records over {} days in {:.1} s ({:.0} records/s)",
+        opts.days,
+        took.as_secs_f64(),
+        written as f64 / took.as_secs_f64().max(1e-9)
+    )?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod comparison;
 pub mod edge;
 pub mod limits;
 pub mod metering;
+pub mod retention;
 pub mod secret;
 pub mod urls;
 pub mod validate;
@@ -165,6 +166,9 @@ pub struct RawLedger {
     pub batch_size: usize,
     #[serde(with = "humantime_serde")]
     pub flush_interval: std::time::Duration,
+    /// Raw records older than this are deleted in the background; `None` keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub retention: Option<std::time::Duration>,
 }
 
 impl Default for RawLedger {
@@ -175,6 +179,7 @@ impl Default for RawLedger {
             queue_capacity: 10_000,
             batch_size: 256,
             flush_interval: std::time::Duration::from_millis(200),
+            retention: None,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Settings {
     pub ledger_queue_capacity: usize,
     pub ledger_batch_size: usize,
     pub ledger_flush_interval: Duration,
+    /// `ledger.retention`: raw records older than this are deleted; `None` = kept forever.
+    pub ledger_retention: Option<Duration>,
     pub log_format: LogFormat,
     pub log_level: String,
     pub mock_latency: Duration,
@@ -251,6 +253,7 @@ pub fn validate(
     let routing = access::routing(&raw.routing, &mut push);
     let shared_limits = super::limits::shared_limits(&raw.limits, env, &mut push);
     let ledger_url = super::urls::ledger_url(&raw.ledger, env, &mut push);
+    let ledger_retention = super::retention::retention(raw.ledger.retention, &mut push);
     let edge = super::edge::edge(&raw, admin_listen, &mut push);
     let metering = super::metering::metering(&raw.metering, &mut push);
     let teams: Vec<TeamSettings> = raw
@@ -312,6 +315,7 @@ pub fn validate(
         ledger_queue_capacity: raw.ledger.queue_capacity,
         ledger_batch_size: raw.ledger.batch_size,
         ledger_flush_interval: raw.ledger.flush_interval,
+        ledger_retention,
         log_format,
         log_level: raw.logging.level,
         mock_latency: raw.mock.latency,

@@ -11,6 +11,7 @@ mod deferred;
 mod policy_json;
 pub mod postgres;
 mod record;
+pub mod retention;
 pub mod scan;
 pub mod sqlite;
 mod store;

@@ -10,7 +10,9 @@
 //! starting together do not race. Writes go through a small connection pool; a
 //! database that is down fails the batch, which the writer keeps and retries.
 //! Connections are encrypted as the URL's `sslmode` says (see [`tls`]).
+//! `requests` is partitioned by month, so retention drops whole months (see [`partitions`]).
 
+pub mod partitions;
 mod tls;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -21,7 +23,8 @@ use super::scan::Filter;
 use super::{LedgerError, LedgerSink, UsageRecord};
 
 /// Schema migrations; entry `n` takes the stored version from `n` to `n + 1`. Append only.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE requests (
         request_id TEXT PRIMARY KEY,
         created_at TIMESTAMPTZ NOT NULL,
@@ -50,11 +53,16 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX requests_created_at_ms ON requests (created_at_ms);
     CREATE INDEX requests_key_name ON requests (key_name, created_at_ms);
     CREATE INDEX requests_logical_model ON requests (logical_model, created_at_ms);
-"];
+",
+    // Monthly partitions (retention drops whole months); see `partitions`.
+    partitions::MIGRATION,
+];
 
 /// Any number: the lock only has to be the same for every tollgate migrating this database.
 const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
 
+// The key is (request_id, created_at_ms), as a partitioned table needs: a record sent
+// again (a retried batch) has both the same, so it is still the first one that stands.
 const INSERT: &str = "INSERT INTO requests (
         request_id, created_at, created_at_ms, key_name, logical_model, provider, region,
         jurisdiction, processing_scope, input_tokens, cached_input_tokens,
@@ -62,7 +70,7 @@ const INSERT: &str = "INSERT INTO requests (
         pricing, latency_ms, ttfb_ms, status, outcome, error_code, record)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
         $18, $19, $20, $21, $22, $23)
-    ON CONFLICT (request_id) DO NOTHING";
+    ON CONFLICT (request_id, created_at_ms) DO NOTHING";
 
 const SELECT_RANGE: &str = "SELECT record FROM requests
     WHERE created_at_ms >= $1 AND created_at_ms < $2
@@ -155,6 +163,8 @@ impl PostgresLedger {
             })?;
         let ledger = Self { pool };
         ledger.migrate().await?;
+        // Before the first write, so this month's records land in their own partition.
+        ledger.ensure_partitions_ahead(chrono::Utc::now()).await?;
         Ok(ledger)
     }
 

@@ -10,6 +10,7 @@ mod attempts;
 mod chat;
 mod dashboard;
 mod edge;
+mod export;
 mod info;
 mod prices;
 mod savings;
@@ -114,6 +115,7 @@ pub fn admin_router(state: Shared) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/admin/usage", get(usage::usage))
         .route("/admin/requests", get(usage::requests))
+        .route("/admin/export", get(export::export))
         .route("/admin/savings", get(savings::savings))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::summary::{Percentiles, Stats, UsageSummary};
 use super::RecordPage;
+use crate::ledger::UsageRecord;
 
 const STAT_COLUMNS: [&str; 17] = [
     "requests",
@@ -39,45 +40,55 @@ pub fn summary_csv(s: &UsageSummary) -> String {
     out
 }
 
+/// The columns of a record's CSV row: every field but the policy decision (nested JSON).
+const RECORD_COLUMNS: [&str; 26] = [
+    "request_id",
+    "created_at",
+    "key_name",
+    "route",
+    "logical_model",
+    "provider",
+    "upstream_model",
+    "region",
+    "jurisdiction",
+    "processing_scope",
+    "stream",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "usage_source",
+    "cost_usd",
+    "price_id",
+    "pricing",
+    "latency_ms",
+    "ttfb_ms",
+    "status",
+    "outcome",
+    "error_code",
+    "attempts",
+];
+
 /// One CSV row per record (the policy decision is left out: it is nested JSON).
 pub fn records_csv(p: &RecordPage) -> String {
-    const COLUMNS: [&str; 27] = [
-        "request_id",
-        "created_at",
-        "key_name",
-        "route",
-        "logical_model",
-        "provider",
-        "upstream_model",
-        "region",
-        "jurisdiction",
-        "processing_scope",
-        "stream",
-        "input_tokens",
-        "cached_input_tokens",
-        "cache_write_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "usage_source",
-        "cost_usd",
-        "price_id",
-        "pricing",
-        "latency_ms",
-        "ttfb_ms",
-        "status",
-        "outcome",
-        "error_code",
-        "attempts",
-        "policy",
-    ];
     let mut out = String::new();
-    let columns = &COLUMNS[..COLUMNS.len() - 1];
-    push_row(&mut out, columns.iter().map(|c| (*c).to_owned()));
+    push_record_header(&mut out);
     for r in &p.requests {
-        let v = serde_json::to_value(r).unwrap_or(Value::Null);
-        push_row(&mut out, columns.iter().map(|c| text(v.get(*c))));
+        push_record_row(&mut out, r);
     }
     out
+}
+
+/// The header row of [`records_csv`], for writing records a row at a time.
+pub fn push_record_header(out: &mut String) {
+    push_row(out, RECORD_COLUMNS.iter().map(|c| (*c).to_owned()));
+}
+
+/// One record as a row of [`records_csv`].
+pub fn push_record_row(out: &mut String, r: &UsageRecord) {
+    let v = serde_json::to_value(r).unwrap_or(Value::Null);
+    push_row(out, RECORD_COLUMNS.iter().map(|c| text(v.get(*c))));
 }
 
 /// An aligned plain-text table, one line per group and a total line.

@@ -7,6 +7,7 @@
 //! summaries are pure folds over them. Nothing here writes the ledger (only `ledger`
 //! does) or serves HTTP (`server` does).
 
+pub mod export;
 pub mod format;
 pub mod params;
 pub mod records;
