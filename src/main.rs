@@ -1,5 +1,6 @@
-//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`, and
-//! `mock-upstream` (the simulated provider in its own process, for benchmarks). Thin: it parses
+//! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`,
+//! `ledger` (maintenance), and `mock-upstream` (the simulated provider in its own process, for
+//! benchmarks). Thin: it parses
 //! arguments, loads settings, starts listeners and runs the graceful shutdown.
 
 use std::io::Write;
@@ -35,7 +36,7 @@ struct ReportArgs {
     /// End, exclusive: RFC 3339, or a UTC date meaning the end of that day (default: now).
     #[arg(long)]
     to: Option<String>,
-    /// Comma-separated: key, model, provider, jurisdiction, day or hour.
+    /// Comma-separated: key, team, model, provider, jurisdiction, day or hour.
     #[arg(long)]
     group_by: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
@@ -77,10 +78,39 @@ enum Command {
     },
     /// Price recorded traffic as if it had gone to another offer or model.
     Reprice(RepriceArgs),
+    /// Ledger maintenance.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
     /// Serve the built-in mock provider in its own process (the benchmark's upstream and
     /// baseline); prints `listening on http://ADDR` once bound. Stops on SIGINT/SIGTERM.
     #[command(hide = true)]
     MockUpstream(MockUpstreamArgs),
+}
+
+#[derive(Subcommand)]
+enum LedgerAction {
+    /// Recompute the usage rollups (`usage_hourly`, `usage_daily`) from the records.
+    ///
+    /// Needed only after editing records by hand, or after running replicas of an older
+    /// version beside upgraded ones (their records carry no rollups). The gateway may keep
+    /// running: the rebuild is one transaction, readers see the old rollups until it
+    /// commits, and the gateway's writer waits for it (its records wait in the ledger
+    /// queue, and are retried on SQLite) and then adds its own batches on top, so nothing
+    /// is counted twice or lost, as long as the queue (`ledger.queue_capacity`) holds the
+    /// requests of the rebuild's duration; at high traffic, run it at a quiet time.
+    RebuildRollups(LedgerArgs),
+}
+
+#[derive(clap::Args)]
+struct LedgerArgs {
+    /// The ledger file (SQLite).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    ledger: Option<PathBuf>,
+    /// Use the ledger this config file names (`ledger.path`, or `ledger.url`).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -199,6 +229,7 @@ fn main() -> std::process::ExitCode {
         Command::Report(args) => report(args),
         Command::Prices { action, args } => prices(action, &args),
         Command::Reprice(args) => reprice(&args),
+        Command::Ledger { action } => ledger(action),
         Command::MockUpstream(args) => mock_upstream(&args),
     };
     match result {
@@ -377,6 +408,28 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
     };
     let text = runtime.block_on(commands::reprice(&prices, settings.as_ref(), &opts))?;
     write!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
+fn ledger(action: LedgerAction) -> anyhow::Result<()> {
+    match action {
+        LedgerAction::RebuildRollups(args) => {
+            let report = cli_runtime()?.block_on(async {
+                let ledger = cli_ledger(args.ledger, args.config.as_deref()).await?;
+                if let tollgate::ledger::LedgerStore::Sqlite(path) = &ledger {
+                    anyhow::ensure!(path.exists(), "no ledger file at {}", path.display());
+                }
+                anyhow::Ok(ledger.rebuild_rollups().await?)
+            })?;
+            writeln!(
+                std::io::stdout().lock(),
+                "rolled up {} records into {} hourly and {} daily rows",
+                report.records,
+                report.hourly_rows,
+                report.daily_rows
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct PriceAudit {
     /// Cost of this usage on the cheapest priced offer the key's policy allowed.
-    #[serde(with = "rust_decimal::serde::str_option")]
+    // No `serde(with = str_option)`: the record flattens this struct, and through a
+    // flatten buffer a `null` reaches that visitor as a unit it refuses; plain
+    // `Option<Decimal>` reads it, and still writes the decimal as a string.
     pub cheapest_allowed_cost_usd: Option<Decimal>,
     /// Catalog offer key of that offer.
     pub cheapest_allowed_offer: Option<String>,
     /// Cost of this usage on the cheapest priced offer of any jurisdiction.
-    #[serde(with = "rust_decimal::serde::str_option")]
     pub cheapest_any_cost_usd: Option<Decimal>,
     /// Catalog offer key of that offer.
     pub cheapest_any_offer: Option<String>,

@@ -11,6 +11,7 @@ mod deferred;
 mod policy_json;
 pub mod postgres;
 mod record;
+pub mod rollup;
 pub mod scan;
 pub mod sqlite;
 mod store;
@@ -33,6 +34,7 @@ pub use audit::PriceAudit;
 pub use deferred::Deferred;
 pub use policy_json::{DeferredJson, PolicyJson};
 pub use record::{Outcome, PricingStatus, UsageRecord, UsageSource};
+pub use rollup::RebuildReport;
 pub use store::LedgerStore;
 use writer::{Counters, Message, Writer};
 
@@ -56,6 +58,12 @@ pub enum LedgerError {
         path: PathBuf,
         found: i64,
         supported: i64,
+    },
+    #[error("the ledger file {path} has schema version {found}; usage queries need version {needed}: start the gateway once on it (or run `tollgate ledger rebuild-rollups`) to upgrade it")]
+    NeedsUpgrade {
+        path: PathBuf,
+        found: i64,
+        needed: i64,
     },
     #[error("ledger {op} failed: {source}")]
     Sqlite {
