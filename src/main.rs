@@ -100,17 +100,22 @@ enum LedgerAction {
     /// queue, and are retried on SQLite) and then adds its own batches on top, so nothing
     /// is counted twice or lost, as long as the queue (`ledger.queue_capacity`) holds the
     /// requests of the rebuild's duration; at high traffic, run it at a quiet time.
-    RebuildRollups(LedgerArgs),
+    RebuildRollups(RebuildArgs),
 }
 
 #[derive(clap::Args)]
-struct LedgerArgs {
+struct RebuildArgs {
     /// The ledger file (SQLite).
     #[arg(long, conflicts_with = "config", required_unless_present = "config")]
     ledger: Option<PathBuf>,
     /// Use the ledger this config file names (`ledger.path`, or `ledger.url`).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Rebuild only from this UTC day on (a date or RFC 3339 instant, taken to its day),
+    /// keeping the rollups before it: with `ledger.retention`, pass a day whose records
+    /// are all still kept. Default: everything.
+    #[arg(long)]
+    from: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -414,12 +419,21 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
 fn ledger(action: LedgerAction) -> anyhow::Result<()> {
     match action {
         LedgerAction::RebuildRollups(args) => {
+            let from = args
+                .from
+                .as_deref()
+                .map(|t| {
+                    tollgate::pricing::commands::parse_instant(t).with_context(|| {
+                        format!("--from {t:?}: expected a date (2026-03-01) or RFC 3339 instant")
+                    })
+                })
+                .transpose()?;
             let report = cli_runtime()?.block_on(async {
                 let ledger = cli_ledger(args.ledger, args.config.as_deref()).await?;
                 if let tollgate::ledger::LedgerStore::Sqlite(path) = &ledger {
                     anyhow::ensure!(path.exists(), "no ledger file at {}", path.display());
                 }
-                anyhow::Ok(ledger.rebuild_rollups().await?)
+                anyhow::Ok(ledger.rebuild_rollups(from).await?)
             })?;
             writeln!(
                 std::io::stdout().lock(),

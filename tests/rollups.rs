@@ -67,19 +67,42 @@ async fn a_100k_record_ledger_answers_exactly_like_the_per_record_fold() {
     // The rebuild reproduces the writer's rollups row for row, number for number.
     let before = dump(&gw.ledger_path);
     assert!(before.len() > 1_000, "{} rollup rows", before.len());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["ledger", "rebuild-rollups", "--ledger"])
-        .arg(&gw.ledger_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let said = String::from_utf8_lossy(&out.stdout);
+    let rebuild = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["ledger", "rebuild-rollups", "--ledger"])
+            .arg(&gw.ledger_path)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = rebuild(&[]);
     assert!(
         said.contains(&format!("rolled up {} records", stored.len())),
+        "{said}"
+    );
+    assert_eq!(dump(&gw.ledger_path), before);
+
+    // As retention leaves it: older records gone, their rollups kept. A rebuild from the
+    // first day still whole recomputes the rest and keeps the older rows.
+    let cut = chrono::DateTime::parse_from_rfc3339("2026-03-05T00:00:00Z").unwrap();
+    let gone = Connection::open(&gw.ledger_path)
+        .unwrap()
+        .execute(
+            "DELETE FROM requests WHERE created_at_ms < ?1",
+            [cut.timestamp_millis()],
+        )
+        .unwrap();
+    assert!(gone > 10_000);
+    let kept = stored.iter().filter(|r| r.created_at >= cut).count();
+    let said = rebuild(&["--from", "2026-03-05T13:00:00Z"]);
+    assert!(
+        said.contains(&format!("rolled up {kept} records")),
         "{said}"
     );
     assert_eq!(dump(&gw.ledger_path), before);

@@ -2,6 +2,8 @@
 //! the request path and written in batches by one background writer into a
 //! `LedgerSink` (SQLite by default, see `sqlite`). This module owns the queue, the
 //! writer task, its retry and shutdown rules, and the read-your-own-record barrier.
+//! The sinks keep hourly and daily rollups (`rollup`) in the same transaction as the
+//! records, and `LedgerStore` answers aggregate reads from them.
 //! It does not build records (`metering::finalize` does), does not export metrics
 //! (`telemetry` reads `queue_depth` and `dropped_total`), and the request path never
 //! awaits it: `Ledger::record` only tries to enqueue.
@@ -59,7 +61,7 @@ pub enum LedgerError {
         found: i64,
         supported: i64,
     },
-    #[error("the ledger file {path} has schema version {found}; usage queries need version {needed}: start the gateway once on it (or run `tollgate ledger rebuild-rollups`) to upgrade it")]
+    #[error("the ledger file {path} (schema version {found}) is not upgraded to version {needed} with its rollups complete: start the gateway once on it (or run `tollgate ledger rebuild-rollups`) to finish the upgrade")]
     NeedsUpgrade {
         path: PathBuf,
         found: i64,

@@ -21,7 +21,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::IsolationLevel;
 
-use super::rollup::postgres::{Upserts, ROLLUP_VERSION};
+use super::rollup::postgres::Upserts;
 use super::rollup::query::{Groups, UsageQuery};
 use super::rollup::{self, RebuildReport, RollupBatch};
 use super::scan::Filter;
@@ -203,9 +203,9 @@ impl PostgresLedger {
         for step in MIGRATIONS.get(start..).unwrap_or_default() {
             tx.batch_execute(step).await.map_err(pg_err("migrate"))?;
         }
-        if found < ROLLUP_VERSION {
+        if i64::from(found) < rollup::introduced_by(MIGRATIONS, rollup::postgres::ROLLUPS) {
             // Replicas starting meanwhile wait on the lock: none writes until this commits.
-            let rolled = rollup::postgres::backfill(&tx, &self.upserts).await?;
+            let rolled = rollup::postgres::backfill(&tx, &self.upserts, i64::MIN).await?;
             if rolled > 0 {
                 tracing::info!(
                     records = rolled,
@@ -249,9 +249,10 @@ impl PostgresLedger {
         Ok(acc)
     }
 
-    /// Recompute the rollup tables from every record, in one transaction under the
-    /// migration lock (see `rollup::postgres::rebuild` for why writers may go on).
-    pub async fn rebuild_rollups(&self) -> Result<RebuildReport, LedgerError> {
+    /// Recompute the rollup rows from the UTC day of `from_ms` on from the records, in
+    /// one transaction under the migration lock (see `rollup::postgres::rebuild` for why
+    /// writers may go on).
+    pub async fn rebuild_rollups(&self, from_ms: i64) -> Result<RebuildReport, LedgerError> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -260,7 +261,7 @@ impl PostgresLedger {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(pg_err("rebuild rollups"))?;
-        let report = rollup::postgres::rebuild(&tx, &self.upserts).await?;
+        let report = rollup::postgres::rebuild(&tx, &self.upserts, from_ms).await?;
         tx.commit().await.map_err(pg_err("rebuild rollups"))?;
         Ok(report)
     }

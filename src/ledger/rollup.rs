@@ -37,6 +37,17 @@ pub const DAY_MS: i64 = 86_400_000;
 /// `i64::MAX` (in Rust and in both databases alike) instead of wrapping or failing.
 pub const COUNT_MAX: u64 = i64::MAX as u64;
 
+/// The schema version a migration list reaches with `step`: where rollups begin, found by
+/// position so that steps appended later (by other features) never shift it.
+pub fn introduced_by(migrations: &[&str], step: &str) -> i64 {
+    migrations
+        .iter()
+        .position(|m| *m == step)
+        .map_or(i64::MAX, |i| {
+            i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1)
+        })
+}
+
 /// `a + b`, saturating at [`COUNT_MAX`].
 pub fn saturating(a: u64, b: u64) -> u64 {
     a.saturating_add(b).min(COUNT_MAX)

@@ -61,11 +61,8 @@ const SELECT_RANGE: &str = "SELECT * FROM requests
       AND (?4 IS NULL OR logical_model = ?4)
     ORDER BY created_at_ms, request_id";
 
-/// The first schema version with rollups: what readers of this build need.
-const ROLLUP_VERSION: i64 = 3;
-
 /// A read-only connection to the ledger file, refusing a file the gateway has not
-/// migrated to rollups yet (its numbers would be missing, not wrong, so say so).
+/// migrated to rollups yet, or not finished rolling up (its sums would be short).
 pub fn open(path: &Path) -> Result<Connection, LedgerError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| LedgerError::Open {
@@ -77,12 +74,21 @@ pub fn open(path: &Path) -> Result<Connection, LedgerError> {
     let found: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(sql_err("read"))?;
-    if found < ROLLUP_VERSION {
-        return Err(LedgerError::NeedsUpgrade {
-            path: path.to_path_buf(),
-            found,
-            needed: i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX),
-        });
+    let upgrade = || LedgerError::NeedsUpgrade {
+        path: path.to_path_buf(),
+        found,
+        needed: i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX),
+    };
+    if found < super::rollup::introduced_by(MIGRATIONS, super::rollup::sqlite::ROLLUPS) {
+        return Err(upgrade());
+    }
+    // A backfill that has not finished (the gateway stopped during its upgrade) would
+    // make the rollups answer short.
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM rollup_backfill", [], |r| r.get(0))
+        .map_err(sql_err("read"))?;
+    if pending > 0 {
+        return Err(upgrade());
     }
     Ok(conn)
 }

@@ -138,11 +138,11 @@ impl SqliteSink {
         })
     }
 
-    /// Recompute the rollup tables from every record (`tollgate ledger
-    /// rebuild-rollups`). Blocking.
-    pub fn rebuild_rollups(&self) -> Result<RebuildReport, LedgerError> {
+    /// Recompute the rollup rows from the UTC day of `from_ms` on from the records
+    /// (`tollgate ledger rebuild-rollups`). Blocking.
+    pub fn rebuild_rollups(&self, from_ms: i64) -> Result<RebuildReport, LedgerError> {
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        rollup::sqlite::rebuild(&mut conn, &self.upserts)
+        rollup::sqlite::rebuild(&mut conn, &self.upserts, from_ms)
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::postgres::PostgresLedger;
@@ -106,16 +107,24 @@ impl LedgerStore {
             .collect())
     }
 
-    /// Recompute the rollup tables from the records (`tollgate ledger
-    /// rebuild-rollups`). On SQLite this opens (and migrates) the file for writing.
-    pub async fn rebuild_rollups(&self) -> Result<RebuildReport, LedgerError> {
+    /// Recompute the rollups from the records (`tollgate ledger rebuild-rollups`): all
+    /// of them, or only from the UTC day of `from` on, keeping older rows (whose records
+    /// retention may have deleted). On SQLite this opens (and migrates) the file for
+    /// writing.
+    pub async fn rebuild_rollups(
+        &self,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<RebuildReport, LedgerError> {
+        let from_ms = from.map_or(i64::MIN, |t| t.timestamp_millis());
         match self {
             Self::Sqlite(path) => {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || SqliteSink::open(&path)?.rebuild_rollups())
-                    .await?
+                tokio::task::spawn_blocking(move || {
+                    SqliteSink::open(&path)?.rebuild_rollups(from_ms)
+                })
+                .await?
             }
-            Self::Postgres(pg) => pg.rebuild_rollups().await,
+            Self::Postgres(pg) => pg.rebuild_rollups(from_ms).await,
         }
     }
 }

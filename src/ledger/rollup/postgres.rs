@@ -12,7 +12,9 @@ use tokio_postgres::{Portal, Row};
 use super::columns::{self, Dim, Tier, DAILY, HOURLY};
 use super::plan::Source;
 use super::query::{self, non_empty, Dialect, GroupValue, Groups, UsageQuery};
-use super::{contribution, RebuildReport, RollupBatch, RollupKey, Sums, COUNT_MAX};
+use super::{
+    contribution, floor_to, RebuildReport, RollupBatch, RollupKey, Sums, COUNT_MAX, DAY_MS,
+};
 use crate::ledger::scan::Range;
 use crate::ledger::{LedgerError, UsageRecord};
 
@@ -73,9 +75,6 @@ pub(in crate::ledger) const ROLLUPS: &str = concat!(
     sum_columns!(),
     "PRIMARY KEY (day_ms, key_name, team, logical_model, provider, jurisdiction));\n",
 );
-
-/// The PostgreSQL schema version that introduced rollups.
-pub(in crate::ledger) const ROLLUP_VERSION: i32 = 2;
 
 /// Rollup rows folded in memory before they are written out.
 const FLUSH_ROWS: usize = 50_000;
@@ -168,16 +167,21 @@ fn decode_record(row: &Row) -> Result<UsageRecord, LedgerError> {
     super::super::postgres::decode(row)
 }
 
-/// Roll up every stored record into the (empty) rollup tables inside the caller's
-/// transaction, reading the records through a portal a page at a time and writing
-/// the folded rows out whenever they grow large. Returns the records rolled up.
+/// Roll up every record created at or after `from_ms` into rollup tables holding none
+/// of them, inside the caller's transaction, reading the records through a portal a
+/// page at a time and writing the folded rows out whenever they grow large. Returns
+/// the records rolled up.
 pub(in crate::ledger) async fn backfill(
     tx: &Transaction<'_>,
     upserts: &Upserts,
+    from_ms: i64,
 ) -> Result<u64, LedgerError> {
     let err = pg_err("roll up records");
     let portal = tx
-        .bind("SELECT record FROM requests", &[])
+        .bind(
+            "SELECT record FROM requests WHERE created_at_ms >= $1",
+            &[&from_ms],
+        )
         .await
         .map_err(&err)?;
     let mut batch = RollupBatch::default();
@@ -201,31 +205,42 @@ pub(in crate::ledger) async fn backfill(
     Ok(done)
 }
 
-/// Recompute both tiers from every record in the caller's transaction. The rollup
-/// tables are locked against writes first (`EXCLUSIVE`: readers go on), so a writer's
-/// batch either committed before (and its records are read here) or waits and adds
-/// its own contribution after this commits: nothing is counted twice or missed.
+/// Recompute both tiers from the records created from the UTC day of `from_ms` on,
+/// in the caller's transaction; rows before that day are kept. The rollup tables are
+/// locked against writes first (`EXCLUSIVE`: readers go on), so a writer's batch either
+/// committed before (and its records are read here) or waits and adds its own
+/// contribution after this commits: nothing is counted twice or missed.
 pub(in crate::ledger) async fn rebuild(
     tx: &Transaction<'_>,
     upserts: &Upserts,
+    from_ms: i64,
 ) -> Result<RebuildReport, LedgerError> {
     let err = pg_err("rebuild rollups");
-    tx.batch_execute(
-        "LOCK TABLE usage_hourly, usage_daily IN EXCLUSIVE MODE;
-         DELETE FROM usage_hourly; DELETE FROM usage_daily;",
-    )
-    .await
-    .map_err(&err)?;
-    let records = backfill(tx, upserts).await?;
-    let count = |table: &'static str| async move {
-        tx.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+    let from = floor_to(from_ms, DAY_MS);
+    tx.batch_execute("LOCK TABLE usage_hourly, usage_daily IN EXCLUSIVE MODE")
+        .await
+        .map_err(&err)?;
+    for tier in [&HOURLY, &DAILY] {
+        let sql = format!(
+            "DELETE FROM {} WHERE {} >= $1",
+            tier.table, tier.time_column
+        );
+        tx.execute(&sql, &[&from]).await.map_err(&err)?;
+    }
+    let records = backfill(tx, upserts, from).await?;
+    let count = |tier: &'static Tier| async move {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} >= $1",
+            tier.table, tier.time_column
+        );
+        tx.query_one(&sql, &[&from])
             .await
             .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
     };
     Ok(RebuildReport {
         records,
-        hourly_rows: count(HOURLY.table).await.map_err(&err)?,
-        daily_rows: count(DAILY.table).await.map_err(&err)?,
+        hourly_rows: count(&HOURLY).await.map_err(&err)?,
+        daily_rows: count(&DAILY).await.map_err(&err)?,
     })
 }
 

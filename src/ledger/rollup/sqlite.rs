@@ -10,7 +10,9 @@ use rusqlite::{
 use super::columns::{self, Dim, Tier, DAILY, HOURLY};
 use super::plan::Source;
 use super::query::{self, non_empty, Dialect, GroupValue, Groups, UsageQuery};
-use super::{contribution, money, RebuildReport, RollupBatch, RollupKey, Sums, COUNT_MAX};
+use super::{
+    contribution, floor_to, money, RebuildReport, RollupBatch, RollupKey, Sums, COUNT_MAX, DAY_MS,
+};
 use crate::ledger::sqlite::{decode, sql_err};
 use crate::ledger::{scan, LedgerError, UsageRecord};
 
@@ -229,23 +231,31 @@ fn page_after(
     Ok(out)
 }
 
-/// Recompute both tiers from every record, in one write transaction: readers see the
-/// old rollups until it commits, and the gateway's writer waits (and retries) meanwhile.
+/// Recompute both tiers from the records created from the UTC day of `from_ms` on, in
+/// one write transaction: rows before that day are kept (with retention, their records
+/// may be gone), readers see the old rollups until it commits, and the gateway's writer
+/// waits (and retries) meanwhile.
 pub(in crate::ledger) fn rebuild(
     conn: &mut Connection,
     upserts: &Upserts,
+    from_ms: i64,
 ) -> Result<RebuildReport, LedgerError> {
     let err = sql_err("rebuild rollups");
+    let from = floor_to(from_ms, DAY_MS);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(&err)?;
-    tx.execute_batch("DELETE FROM usage_hourly; DELETE FROM usage_daily;")
+    tx.execute("DELETE FROM usage_hourly WHERE hour_ms >= ?1", [from])
+        .map_err(&err)?;
+    tx.execute("DELETE FROM usage_daily WHERE day_ms >= ?1", [from])
         .map_err(&err)?;
     let mut batch = RollupBatch::default();
     let mut records = 0;
     {
-        let mut stmt = tx.prepare("SELECT * FROM requests").map_err(&err)?;
-        let mut rows = stmt.query([]).map_err(&err)?;
+        let mut stmt = tx
+            .prepare("SELECT * FROM requests WHERE created_at_ms >= ?1")
+            .map_err(&err)?;
+        let mut rows = stmt.query([from]).map_err(&err)?;
         while let Some(row) = rows.next().map_err(&err)? {
             batch.add(&decode(row)?);
             records += 1;
@@ -255,16 +265,18 @@ pub(in crate::ledger) fn rebuild(
         }
     }
     write(&tx, upserts, &batch).map_err(&err)?;
-    let count = |table: &str| {
-        tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map(|n| u64::try_from(n).unwrap_or(0))
+    let count = |tier: &Tier| {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} >= ?1",
+            tier.table, tier.time_column
+        );
+        tx.query_row(&sql, [from], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
     };
     let report = RebuildReport {
         records,
-        hourly_rows: count(HOURLY.table).map_err(&err)?,
-        daily_rows: count(DAILY.table).map_err(&err)?,
+        hourly_rows: count(&HOURLY).map_err(&err)?,
+        daily_rows: count(&DAILY).map_err(&err)?,
     };
     tx.commit().map_err(&err)?;
     Ok(report)

@@ -187,3 +187,37 @@ async fn ragged_edges_come_from_records_and_whole_hours_from_rollups() {
     assert_eq!(q(3 * h + 10, 3 * h + 11), 1);
     assert_eq!(q(h + 1, 2 * h + 6), 1, "inside the hours: records only");
 }
+
+#[test]
+fn readers_know_which_schema_version_brought_rollups() {
+    use crate::ledger::rollup::introduced_by;
+    assert_eq!(introduced_by(crate::ledger::sqlite::MIGRATIONS, ROLLUPS), 3);
+    assert_eq!(introduced_by(&["a", ROLLUPS, "later"], ROLLUPS), 2);
+    assert_eq!(introduced_by(&["a"], ROLLUPS), i64::MAX);
+}
+
+#[tokio::test]
+async fn readers_refuse_a_file_whose_backfill_has_not_finished() {
+    let (_dir, path, sink) = sink();
+    sink.write_batch(&[full("a")]).await.unwrap();
+    drop(sink);
+    // As a v2 file looks right after its schema step, before any backfill batch.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM usage_hourly; DELETE FROM usage_daily;
+             INSERT INTO rollup_backfill VALUES (-9223372036854775808, '');",
+        )
+        .unwrap();
+    let refused = crate::ledger::sqlite::usage(&path, &everything()).unwrap_err();
+    assert!(
+        matches!(refused, LedgerError::NeedsUpgrade { found: 3, .. }),
+        "{refused}"
+    );
+    SqliteSink::open(&path).unwrap();
+    assert_eq!(
+        total(&path, &everything()).requests,
+        1,
+        "finished, and counted once"
+    );
+}
