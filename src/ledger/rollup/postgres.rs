@@ -126,7 +126,8 @@ impl<'a> RowParams<'a> {
                 Dim::UpstreamModel => &k.upstream_model,
                 Dim::Jurisdiction => &k.jurisdiction,
                 Dim::Route => &k.route,
-                Dim::Outcome | Dim::Day | Dim::Hour => &k.outcome,
+                Dim::Outcome => &k.outcome,
+                Dim::Day | Dim::Hour => &k.start_ms,
             }
         }));
         out.extend(self.ints.iter().map(|v| v as &(dyn ToSql + Sync)));

@@ -136,7 +136,8 @@ fn dim_param(dim: Dim, key: &RollupKey) -> &dyn ToSql {
         Dim::UpstreamModel => &key.upstream_model,
         Dim::Jurisdiction => &key.jurisdiction,
         Dim::Route => &key.route,
-        Dim::Outcome | Dim::Day | Dim::Hour => &key.outcome,
+        Dim::Outcome => &key.outcome,
+        Dim::Day | Dim::Hour => &key.start_ms,
     }
 }
 
