@@ -1,5 +1,5 @@
 //! The `tollgate` command: `serve`, `check-config`, `hash-key`, `report`, `prices`, `reprice`,
-//! `ledger seed`, and `mock-upstream` (the simulated provider in its own process, for
+//! `ledger seed`, `ledger rebuild-rollups`, and `mock-upstream` (the simulated provider in its own process, for
 //! benchmarks). Thin: it parses arguments, loads settings, starts listeners and runs the
 //! graceful shutdown.
 
@@ -36,7 +36,7 @@ struct ReportArgs {
     /// End, exclusive: RFC 3339, or a UTC date meaning the end of that day (default: now).
     #[arg(long)]
     to: Option<String>,
-    /// Comma-separated: key, model, provider, jurisdiction, day or hour.
+    /// Comma-separated: key, team, model, provider, jurisdiction, day or hour.
     #[arg(long)]
     group_by: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
@@ -95,6 +95,16 @@ enum LedgerAction {
     /// teams, the models, providers and jurisdictions of a config, realistic outcomes,
     /// token counts and latencies, and exact costs from its price catalog.
     Seed(SeedArgs),
+    /// Recompute the usage rollups (`usage_hourly`, `usage_daily`) from the records.
+    ///
+    /// Needed only after editing records by hand, or after running replicas of an older
+    /// version beside upgraded ones (their records carry no rollups). The gateway may keep
+    /// running: the rebuild is one transaction, readers see the old rollups until it
+    /// commits, and the gateway's writer waits for it (its records wait in the ledger
+    /// queue, and are retried on SQLite) and then adds its own batches on top, so nothing
+    /// is counted twice or lost, as long as the queue (`ledger.queue_capacity`) holds the
+    /// requests of the rebuild's duration; at high traffic, run it at a quiet time.
+    RebuildRollups(RebuildArgs),
 }
 
 #[derive(clap::Args)]
@@ -119,6 +129,21 @@ struct SeedArgs {
     /// Add to a ledger that already has records (refused otherwise).
     #[arg(long)]
     append: bool,
+}
+
+#[derive(clap::Args)]
+struct RebuildArgs {
+    /// The ledger file (SQLite).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    ledger: Option<PathBuf>,
+    /// Use the ledger this config file names (`ledger.path`, or `ledger.url`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Rebuild only from this UTC day on (a date or RFC 3339 instant, taken to its day),
+    /// keeping the rollups before it: with `ledger.retention`, pass a day whose records
+    /// are all still kept. Default: everything.
+    #[arg(long)]
+    from: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -237,9 +262,7 @@ fn main() -> std::process::ExitCode {
         Command::Report(args) => report(args),
         Command::Prices { action, args } => prices(action, &args),
         Command::Reprice(args) => reprice(&args),
-        Command::Ledger {
-            action: LedgerAction::Seed(args),
-        } => ledger_seed(&args),
+        Command::Ledger { action } => ledger(action),
         Command::MockUpstream(args) => mock_upstream(&args),
     };
     match result {
@@ -418,6 +441,38 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
     };
     let text = runtime.block_on(commands::reprice(&prices, settings.as_ref(), &opts))?;
     write!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
+fn ledger(action: LedgerAction) -> anyhow::Result<()> {
+    match action {
+        LedgerAction::Seed(args) => ledger_seed(&args)?,
+        LedgerAction::RebuildRollups(args) => {
+            let from = args
+                .from
+                .as_deref()
+                .map(|t| {
+                    tollgate::pricing::commands::parse_instant(t).with_context(|| {
+                        format!("--from {t:?}: expected a date (2026-03-01) or RFC 3339 instant")
+                    })
+                })
+                .transpose()?;
+            let report = cli_runtime()?.block_on(async {
+                let ledger = cli_ledger(args.ledger, args.config.as_deref()).await?;
+                if let tollgate::ledger::LedgerStore::Sqlite(path) = &ledger {
+                    anyhow::ensure!(path.exists(), "no ledger file at {}", path.display());
+                }
+                anyhow::Ok(ledger.rebuild_rollups(from).await?)
+            })?;
+            writeln!(
+                std::io::stdout().lock(),
+                "rolled up {} records into {} hourly and {} daily rows",
+                report.records,
+                report.hourly_rows,
+                report.daily_rows
+            )?;
+        }
+    }
     Ok(())
 }
 

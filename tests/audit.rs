@@ -195,7 +195,11 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
         );
     }
     let on_o1 = Decimal::from_str("0.03963").unwrap();
-    let records = tollgate::ledger::scan::records(&ledger, &Default::default()).unwrap();
+    let records =
+        tollgate::ledger::scan::fold(&ledger, &Default::default(), Vec::new(), |all, r| {
+            all.push(r)
+        })
+        .unwrap();
     let target = tollgate::pricing::reprice::Target::Offer("openai/o1".into());
     for r in &records {
         let one = tollgate::pricing::reprice::reprice_record(&prices, &target, r);

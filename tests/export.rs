@@ -33,6 +33,7 @@ fn record(i: i64) -> UsageRecord {
         } else {
             "team-b".into()
         },
+        team: None,
         route: "chat_completions".into(),
         logical_model: Some("o1".into()),
         provider: Some("p1".into()),

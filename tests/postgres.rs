@@ -9,6 +9,10 @@
 //! variable to the local server, starting it if needed, and runs them with
 //! `--ignored`. Run by hand without the variable, they fail saying what is missing.
 //! Each test creates its own database and drops it at the end.
+//!
+//! The rollup tests here are `tests/rollups.rs`' on PostgreSQL: a 100,000-record fleet
+//! ledger answers exactly like the per-record fold, `rebuild-rollups` reproduces the
+//! writer's rollups, and a database from before rollups upgrades in place.
 
 #![expect(
     clippy::unwrap_used,
@@ -17,6 +21,7 @@
 )]
 
 mod common;
+mod ledger_fixture;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -405,5 +410,156 @@ async fn records_wait_out_a_postgres_outage_and_none_are_lost() {
     let expected: Decimal = sent.iter().map(|(_, c)| *c).sum();
     assert_eq!(db.cost_sum().await, expected);
     drop(relay);
+    db.drop_now().await;
+}
+
+/// Both rollup tables, every row as PostgreSQL prints it, in key order.
+async fn dump_rollups(db: &TestDatabase) -> Vec<String> {
+    let client = db.client().await;
+    let mut out = Vec::new();
+    for t in ["usage_hourly", "usage_daily"] {
+        let sql = format!("SELECT t::text FROM {t} t ORDER BY 1");
+        for row in client.query(&sql, &[]).await.unwrap() {
+            out.push(row.get(0));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+#[ignore = "needs TOLLGATE_TEST_POSTGRES_URL (a PostgreSQL); .ci/run sets it and runs this"]
+async fn a_100k_record_fleet_ledger_answers_exactly_like_the_per_record_fold() {
+    use ledger_fixture::checks;
+    let db = TestDatabase::create().await;
+    let records = ledger_fixture::records(100_000, 12);
+    let stored = ledger_fixture::stored(&records);
+    let mut gw = start_gateway_on_postgres(&checks::config(), &db.url).await;
+    let app = gw.app.as_ref().unwrap().state();
+    checks::write(&app.ledger, &records).await;
+    assert_eq!(
+        db.count().await,
+        stored.len() as i64,
+        "duplicates are not stored"
+    );
+    checks::assert_answers_equal_the_fold(&gw, &stored).await;
+    checks::assert_daily_spend_equals_the_fold(&app.store, &stored).await;
+    drop(app);
+    gw.stop().await;
+
+    let before = dump_rollups(&db).await;
+    assert!(before.len() > 1_000, "{} rollup rows", before.len());
+    let config_path = gw.write_config(&checks::config());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["ledger", "rebuild-rollups", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("rolled up {} records", stored.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(dump_rollups(&db).await, before);
+    db.drop_now().await;
+}
+
+/// The fleet ledger's schema before rollups (version 1), as tollgate created it.
+const PG_V1_SCHEMA: &str = "
+    CREATE TABLE requests (
+        request_id TEXT PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL,
+        created_at_ms BIGINT NOT NULL, key_name TEXT NOT NULL, logical_model TEXT,
+        provider TEXT, region TEXT, jurisdiction TEXT, processing_scope TEXT,
+        input_tokens BIGINT, cached_input_tokens BIGINT, cache_write_tokens BIGINT,
+        output_tokens BIGINT, reasoning_tokens BIGINT, usage_source TEXT NOT NULL,
+        cost_usd NUMERIC, pricing TEXT NOT NULL, latency_ms BIGINT NOT NULL, ttfb_ms BIGINT,
+        status INTEGER NOT NULL, outcome TEXT NOT NULL, error_code TEXT, record JSON NOT NULL
+    );
+    CREATE INDEX requests_created_at_ms ON requests (created_at_ms);
+    CREATE INDEX requests_key_name ON requests (key_name, created_at_ms);
+    CREATE INDEX requests_logical_model ON requests (logical_model, created_at_ms);
+    CREATE TABLE tollgate_schema (version INTEGER NOT NULL);
+    INSERT INTO tollgate_schema VALUES (1);
+";
+
+#[tokio::test]
+#[ignore = "needs TOLLGATE_TEST_POSTGRES_URL (a PostgreSQL); .ci/run sets it and runs this"]
+async fn a_fleet_database_from_before_rollups_upgrades_in_place() {
+    let db = TestDatabase::create().await;
+    let mut stored = ledger_fixture::stored(&ledger_fixture::records(12_000, 2));
+    // Records of that version carry no team, in their columns or their JSON.
+    for r in &mut stored {
+        r.team = None;
+    }
+    {
+        let mut client = db.client().await;
+        client.batch_execute(PG_V1_SCHEMA).await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let insert = tx
+            .prepare(
+                "INSERT INTO requests (request_id, created_at, created_at_ms, key_name,
+                 logical_model, provider, usage_source, cost_usd, pricing, latency_ms, status,
+                 outcome, record) VALUES ($1, $2, $3, $4, $5, $6, 'x', $7, 'x', 0, 0, 'x', $8)",
+            )
+            .await
+            .unwrap();
+        for r in &stored {
+            let mut json = serde_json::to_value(r).unwrap();
+            json.as_object_mut().unwrap().remove("team");
+            tx.execute(
+                &insert,
+                &[
+                    &r.request_id,
+                    &r.created_at,
+                    &r.created_at.timestamp_millis(),
+                    &r.key_name,
+                    &r.logical_model,
+                    &r.provider,
+                    &r.cost_usd,
+                    &tokio_postgres::types::Json(&json),
+                ],
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let pg = tollgate::ledger::postgres::PostgresLedger::connect(&db.url)
+        .await
+        .unwrap();
+    let store = tollgate::ledger::LedgerStore::Postgres(pg);
+    for (query, from, to) in ledger_fixture::windows() {
+        let mut parts = query.split('&').map(|p| p.split_once('=').unwrap().1);
+        let filter =
+            tollgate::usage::Filter::parse(parts.next(), parts.next(), chrono::Utc::now()).unwrap();
+        for grouping in ["", "key,team", "model,provider,jurisdiction", "hour"] {
+            let group_by = tollgate::usage::parse_group_by(Some(grouping)).unwrap();
+            let names: Vec<&str> = group_by.iter().map(|g| g.as_str()).collect();
+            let summary = tollgate::usage::summary(&store, &filter, &group_by)
+                .await
+                .unwrap();
+            let body = serde_json::to_value(&summary).unwrap();
+            let want = ledger_fixture::usage(&stored, from, to, &names, None, None);
+            assert_eq!(
+                ledger_fixture::usage_from_api(&body, &names),
+                want,
+                "{query} {grouping}"
+            );
+        }
+    }
+    let version: i32 = db
+        .client()
+        .await
+        .query_one("SELECT version FROM tollgate_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 2);
+    drop(store);
     db.drop_now().await;
 }

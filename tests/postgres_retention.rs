@@ -86,6 +86,7 @@ fn record(id: &str, created_at: DateTime<Utc>) -> UsageRecord {
         request_id: id.to_owned(),
         created_at,
         key_name: "team-a".into(),
+        team: None,
         route: "chat_completions".into(),
         logical_model: Some("o1".into()),
         provider: Some("openai".into()),

@@ -22,6 +22,7 @@ fn record(id: String, created_at: chrono::DateTime<Utc>) -> UsageRecord {
         request_id: id,
         created_at,
         key_name: "demo".into(),
+        team: None,
         route: "chat_completions".into(),
         logical_model: Some("o1".into()),
         provider: Some("p1".into()),

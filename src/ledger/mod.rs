@@ -2,6 +2,8 @@
 //! the request path and written in batches by one background writer into a
 //! `LedgerSink` (SQLite by default, see `sqlite`). This module owns the queue, the
 //! writer task, its retry and shutdown rules, and the read-your-own-record barrier.
+//! The sinks keep hourly and daily rollups (`rollup`) in the same transaction as the
+//! records, and `LedgerStore` answers aggregate reads from them.
 //! It does not build records (`metering::finalize` does), does not export metrics
 //! (`telemetry` reads `queue_depth` and `dropped_total`), and the request path never
 //! awaits it: `Ledger::record` only tries to enqueue.
@@ -12,6 +14,7 @@ mod policy_json;
 pub mod postgres;
 mod record;
 pub mod retention;
+pub mod rollup;
 pub mod scan;
 pub mod sqlite;
 mod store;
@@ -34,6 +37,7 @@ pub use audit::PriceAudit;
 pub use deferred::Deferred;
 pub use policy_json::{DeferredJson, PolicyJson};
 pub use record::{Outcome, PricingStatus, UsageRecord, UsageSource};
+pub use rollup::RebuildReport;
 pub use store::LedgerStore;
 use writer::{Counters, Message, Writer};
 
@@ -57,6 +61,12 @@ pub enum LedgerError {
         path: PathBuf,
         found: i64,
         supported: i64,
+    },
+    #[error("the ledger file {path} (schema version {found}) is not upgraded to version {needed} with its rollups complete: start the gateway once on it (or run `tollgate ledger rebuild-rollups`) to finish the upgrade")]
+    NeedsUpgrade {
+        path: PathBuf,
+        found: i64,
+        needed: i64,
     },
     #[error("ledger {op} failed: {source}")]
     Sqlite {

@@ -3,22 +3,29 @@
 //! `postgres://` URL in `ledger.url`.
 //!
 //! Each record is stored twice over: the columns operators filter and sum on
-//! (times, key, model, provider, jurisdiction, tokens, cost as exact `NUMERIC`) and
-//! the whole record as `json`, which is what tollgate reads back, so a record round
+//! (times, key, team, model, provider, jurisdiction, tokens, cost as exact `NUMERIC`)
+//! and the whole record as `json`, which is what tollgate reads back, so a record round
 //! trips exactly, field for field, without a second decoder to keep in step with
-//! SQLite's. The schema is migrated at start-up under an advisory lock, so replicas
-//! starting together do not race. Writes go through a small connection pool; a
-//! database that is down fails the batch, which the writer keeps and retries.
-//! Connections are encrypted as the URL's `sslmode` says (see [`tls`]).
-//! `requests` is partitioned by month, so retention drops whole months (see [`partitions`]).
+//! SQLite's. The writer adds each batch to the rollup tables in the same transaction
+//! (`rollup::postgres`); aggregate reads come from them. The schema is migrated at
+//! start-up under an advisory lock, so replicas starting together do not race. Writes
+//! go through a small connection pool; a database that is down fails the batch, which
+//! the writer keeps and retries. Connections are encrypted as the URL's `sslmode`
+//! says (see [`tls`]). `requests` is partitioned by month, so retention drops whole
+//! months (see [`partitions`]).
 
 pub mod partitions;
 mod tls;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use rust_decimal::Decimal;
-use tokio_postgres::types::{Json, ToSql};
+use std::sync::Arc;
 
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::IsolationLevel;
+
+use super::rollup::postgres::Upserts;
+use super::rollup::query::{Groups, UsageQuery};
+use super::rollup::{self, RebuildReport, RollupBatch};
 use super::scan::Filter;
 use super::{LedgerError, LedgerSink, UsageRecord};
 
@@ -54,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_key_name ON requests (key_name, created_at_ms);
     CREATE INDEX requests_logical_model ON requests (logical_model, created_at_ms);
 ",
+    rollup::postgres::ROLLUPS,
     // Monthly partitions (retention drops whole months); see `partitions`.
     partitions::MIGRATION,
 ];
@@ -67,15 +75,10 @@ const INSERT: &str = "INSERT INTO requests (
         request_id, created_at, created_at_ms, key_name, logical_model, provider, region,
         jurisdiction, processing_scope, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, reasoning_tokens, usage_source, cost_usd,
-        pricing, latency_ms, ttfb_ms, status, outcome, error_code, record)
+        pricing, latency_ms, ttfb_ms, status, outcome, error_code, record, team)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23)
+        $18, $19, $20, $21, $22, $23, $24)
     ON CONFLICT (request_id, created_at_ms) DO NOTHING";
-
-const SELECT_RANGE: &str = "SELECT record FROM requests
-    WHERE created_at_ms >= $1 AND created_at_ms < $2
-      AND ($3::TEXT IS NULL OR key_name = $3) AND ($4::TEXT IS NULL OR logical_model = $4)
-    ORDER BY created_at_ms, request_id";
 
 const SELECT_PAGE: &str = "SELECT record FROM requests
     WHERE created_at_ms >= $1 AND created_at_ms < $2
@@ -83,9 +86,6 @@ const SELECT_PAGE: &str = "SELECT record FROM requests
       AND ($5::BIGINT IS NULL OR created_at_ms < $5 OR (created_at_ms = $5 AND request_id < $6))
     ORDER BY created_at_ms DESC, request_id DESC
     LIMIT $7";
-
-const SELECT_SPEND: &str = "SELECT key_name, created_at_ms, cost_usd FROM requests
-    WHERE cost_usd IS NOT NULL AND created_at_ms >= $1 AND created_at_ms < $2";
 
 /// Connections a replica keeps to the ledger database: one writer and a few readers.
 const POOL_SIZE: usize = 4;
@@ -97,6 +97,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PostgresLedger {
     pool: Pool,
+    upserts: Arc<Upserts>,
 }
 
 impl std::fmt::Debug for PostgresLedger {
@@ -116,7 +117,7 @@ fn pg_err(op: &'static str) -> impl Fn(tokio_postgres::Error) -> LedgerError {
 /// The server's own message where there is one, else the error and its causes
 /// ("error performing TLS handshake: invalid peer certificate: UnknownIssuer"), which
 /// tokio-postgres leaves out of its `Display`. Neither ever contains the URL.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{}: {}", db.code().code(), db.message());
     }
@@ -161,7 +162,10 @@ impl PostgresLedger {
                 op: "build the pool",
                 message: e.to_string(),
             })?;
-        let ledger = Self { pool };
+        let ledger = Self {
+            pool,
+            upserts: Arc::new(Upserts::new()),
+        };
         ledger.migrate().await?;
         // Before the first write, so this month's records land in their own partition.
         ledger.ensure_partitions_ahead(chrono::Utc::now()).await?;
@@ -207,24 +211,67 @@ impl PostgresLedger {
         for step in MIGRATIONS.get(start..).unwrap_or_default() {
             tx.batch_execute(step).await.map_err(pg_err("migrate"))?;
         }
+        if i64::from(found) < rollup::introduced_by(MIGRATIONS, rollup::postgres::ROLLUPS) {
+            // Replicas starting meanwhile wait on the lock: none writes until this commits.
+            let rolled = rollup::postgres::backfill(&tx, &self.upserts, i64::MIN).await?;
+            if rolled > 0 {
+                tracing::info!(
+                    records = rolled,
+                    "ledger records rolled up (rollup backfill)"
+                );
+            }
+        }
         tx.execute("UPDATE tollgate_schema SET version = $1", &[&supported])
             .await
             .map_err(pg_err("migrate"))?;
         tx.commit().await.map_err(pg_err("migrate"))
     }
 
-    /// Every record matching `filter`, oldest first.
-    pub async fn records(&self, filter: &Filter) -> Result<Vec<UsageRecord>, LedgerError> {
-        let client = self.client().await?;
-        let (from, to) = filter.bounds_ms();
-        let rows = client
-            .query(
-                SELECT_RANGE,
-                &[&from, &to, &filter.key_name, &filter.logical_model],
-            )
+    /// Answer an aggregate query from one snapshot (a read-only, repeatable-read
+    /// transaction), so rollups and records agree.
+    pub async fn usage(&self, q: &UsageQuery) -> Result<Groups, LedgerError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
             .await
             .map_err(pg_err("read"))?;
-        rows.iter().map(decode).collect()
+        let groups = rollup::postgres::usage(&tx, q).await?;
+        tx.commit().await.map_err(pg_err("read"))?;
+        Ok(groups)
+    }
+
+    /// Fold every record matching `filter` into `acc`, oldest first, a page at a time.
+    pub async fn fold_records<A>(
+        &self,
+        filter: &Filter,
+        mut acc: A,
+        mut f: impl FnMut(&mut A, UsageRecord),
+    ) -> Result<A, LedgerError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err("read"))?;
+        rollup::postgres::fold_range(&tx, &filter.range(), |r| f(&mut acc, r)).await?;
+        tx.commit().await.map_err(pg_err("read"))?;
+        Ok(acc)
+    }
+
+    /// Recompute the rollup rows from the UTC day of `from_ms` on from the records, in
+    /// one transaction under the migration lock (see `rollup::postgres::rebuild` for why
+    /// writers may go on).
+    pub async fn rebuild_rollups(&self, from_ms: i64) -> Result<RebuildReport, LedgerError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(pg_err("rebuild rollups"))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_err("rebuild rollups"))?;
+        let report = rollup::postgres::rebuild(&tx, &self.upserts, from_ms).await?;
+        tx.commit().await.map_err(pg_err("rebuild rollups"))?;
+        Ok(report)
     }
 
     /// Up to `fetch` records matching `filter`, newest first, strictly before `cursor`
@@ -255,24 +302,6 @@ impl PostgresLedger {
             .map_err(pg_err("read"))?;
         rows.iter().map(decode).collect()
     }
-
-    /// `(key name, created_at_ms, cost)` of every priced record in `[from_ms, to_ms)`,
-    /// for rebuilding budgets.
-    pub async fn spend_rows(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<(String, i64, Decimal)>, LedgerError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(SELECT_SPEND, &[&from_ms, &to_ms])
-            .await
-            .map_err(pg_err("read"))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
-    }
 }
 
 impl LedgerSink for PostgresLedger {
@@ -288,7 +317,19 @@ impl LedgerSink for PostgresLedger {
             let insert = &insert;
             async move { tx.execute(insert, &params).await }
         });
-        futures_util::future::try_join_all(inserts)
+        let inserted = futures_util::future::try_join_all(inserts)
+            .await
+            .map_err(pg_err("write"))?;
+        let mut rollups = RollupBatch::default();
+        for (r, n) in batch.iter().zip(inserted) {
+            // A duplicate is not stored (ON CONFLICT DO NOTHING), so it is not counted.
+            if n == 0 {
+                tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
+            } else {
+                rollups.add(r);
+            }
+        }
+        rollup::postgres::write(&tx, &self.upserts, &rollups)
             .await
             .map_err(pg_err("write"))?;
         tx.commit().await.map_err(pg_err("write"))
@@ -345,7 +386,7 @@ impl<'a> Columns<'a> {
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 23] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 24] {
         let r = self.r;
         [
             &r.request_id,
@@ -371,15 +412,16 @@ impl<'a> Columns<'a> {
             &self.outcome,
             &r.error_code,
             &self.record,
+            &r.team,
         ]
     }
 }
 
-fn decode(row: &tokio_postgres::Row) -> Result<UsageRecord, LedgerError> {
+pub(super) fn decode(row: &tokio_postgres::Row) -> Result<UsageRecord, LedgerError> {
     let Json(record): Json<UsageRecord> =
         row.try_get(0).map_err(|e| LedgerError::InvalidValue {
             column: "record",
-            value: e.to_string(),
+            value: describe(&e),
         })?;
     Ok(record)
 }

@@ -20,6 +20,10 @@ pub struct UsageRecord {
     pub created_at: DateTime<Utc>,
     /// The tollgate key's configured name, never its secret.
     pub key_name: String,
+    /// The team the key belonged to when the request was made (`[[keys]] team`);
+    /// `None` for a key in no team, and in records written before teams were recorded.
+    #[serde(default)]
+    pub team: Option<String>,
     /// `chat_completions` or `azure_chat_completions`.
     pub route: String,
     /// `None` when the request never named a valid model.

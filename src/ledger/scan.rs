@@ -1,17 +1,15 @@
-//! Reading ranges of stored records back from a SQLite ledger file, for the what-if
-//! repricing CLI, the savings report and the budget rebuild. Read-only (a separate connection, which WAL
-//! lets run beside the writer) and blocking: async callers use `spawn_blocking`.
-//! It does not aggregate or price anything; callers do.
+//! Reading stored records back from a SQLite ledger file without holding them all: the
+//! records of a time range streamed one at a time into a fold (the ragged edges of a
+//! usage query, `tollgate reprice`), and `/admin/requests`' pages. Read-only (a separate
+//! connection, which WAL lets run beside the writer) and blocking: async callers use
+//! `spawn_blocking`. It does not aggregate or price anything; callers do.
 
 use std::path::Path;
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
-use rust_decimal::Decimal;
 
-use super::sqlite::{decode, sql_err};
+use super::sqlite::{decode, sql_err, MIGRATIONS};
 use super::{LedgerError, UsageRecord};
 
 /// Which records to read: `[from, to)` by start time, optionally one key and one model.
@@ -35,6 +33,26 @@ impl Filter {
             self.to.map_or(i64::MAX, |t| t.timestamp_millis()),
         )
     }
+
+    /// The same selection as a borrowed range.
+    pub fn range(&self) -> Range<'_> {
+        let (from_ms, to_ms) = self.bounds_ms();
+        Range {
+            from_ms,
+            to_ms,
+            key_name: self.key_name.as_deref(),
+            logical_model: self.logical_model.as_deref(),
+        }
+    }
+}
+
+/// `[from_ms, to_ms)` by start time, optionally one key and one logical model.
+#[derive(Debug, Clone, Copy)]
+pub struct Range<'a> {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub key_name: Option<&'a str>,
+    pub logical_model: Option<&'a str>,
 }
 
 const SELECT_RANGE: &str = "SELECT * FROM requests
@@ -43,10 +61,9 @@ const SELECT_RANGE: &str = "SELECT * FROM requests
       AND (?4 IS NULL OR logical_model = ?4)
     ORDER BY created_at_ms, request_id";
 
-const SELECT_SPEND: &str = "SELECT key_name, created_at_ms, cost_usd FROM requests
-    WHERE cost_usd IS NOT NULL AND created_at_ms >= ?1 AND created_at_ms < ?2";
-
-fn open(path: &Path) -> Result<Connection, LedgerError> {
+/// A read-only connection to the ledger file, refusing a file the gateway has not
+/// migrated to rollups yet, or not finished rolling up (its sums would be short).
+pub fn open(path: &Path) -> Result<Connection, LedgerError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| LedgerError::Open {
         path: path.to_path_buf(),
@@ -54,51 +71,59 @@ fn open(path: &Path) -> Result<Connection, LedgerError> {
     })?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(sql_err("read"))?;
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql_err("read"))?;
+    let upgrade = || LedgerError::NeedsUpgrade {
+        path: path.to_path_buf(),
+        found,
+        needed: i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX),
+    };
+    if found < super::rollup::introduced_by(MIGRATIONS, super::rollup::sqlite::ROLLUPS) {
+        return Err(upgrade());
+    }
+    // A backfill that has not finished (the gateway stopped during its upgrade) would
+    // make the rollups answer short.
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM rollup_backfill", [], |r| r.get(0))
+        .map_err(sql_err("read"))?;
+    if pending > 0 {
+        return Err(upgrade());
+    }
     Ok(conn)
 }
 
-/// `(key name, created_at_ms, cost)` of every priced record in `[from_ms, to_ms)`, for
-/// rebuilding budgets. Blocking.
-pub fn spend_rows(
-    path: &Path,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<(String, i64, Decimal)>, LedgerError> {
-    let conn = open(path)?;
-    let mut stmt = conn.prepare(SELECT_SPEND).map_err(sql_err("read"))?;
-    let mut rows = stmt
-        .query(rusqlite::params![from_ms, to_ms])
-        .map_err(sql_err("read"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(sql_err("read"))? {
-        let cost: String = row.get(2).map_err(sql_err("read"))?;
-        let usd = Decimal::from_str(&cost).map_err(|_| LedgerError::InvalidValue {
-            column: "cost_usd",
-            value: cost,
-        })?;
-        out.push((
-            row.get(0).map_err(sql_err("read"))?,
-            row.get(1).map_err(sql_err("read"))?,
-            usd,
-        ));
-    }
-    Ok(out)
-}
-
-/// Every record matching `filter`, oldest first. Blocking.
-pub fn records(path: &Path, filter: &Filter) -> Result<Vec<UsageRecord>, LedgerError> {
-    let conn = open(path)?;
-    let (from, to) = filter.bounds_ms();
-    let mut stmt = conn.prepare(SELECT_RANGE).map_err(sql_err("read"))?;
+/// Feed every record in `range` to `f`, oldest first, one at a time. Blocking.
+pub fn for_each(
+    conn: &Connection,
+    range: &Range<'_>,
+    mut f: impl FnMut(UsageRecord),
+) -> Result<(), LedgerError> {
+    let mut stmt = conn.prepare_cached(SELECT_RANGE).map_err(sql_err("read"))?;
     let mut rows = stmt
         .query(rusqlite::params![
-            from,
-            to,
-            filter.key_name,
-            filter.logical_model
+            range.from_ms,
+            range.to_ms,
+            range.key_name,
+            range.logical_model
         ])
         .map_err(sql_err("read"))?;
-    decode_all(&mut rows)
+    while let Some(row) = rows.next().map_err(sql_err("read"))? {
+        f(decode(row)?);
+    }
+    Ok(())
+}
+
+/// Fold every record matching `filter` into `acc`, oldest first. Blocking.
+pub fn fold<A>(
+    path: &Path,
+    filter: &Filter,
+    mut acc: A,
+    mut f: impl FnMut(&mut A, UsageRecord),
+) -> Result<A, LedgerError> {
+    let conn = open(path)?;
+    for_each(&conn, &filter.range(), |r| f(&mut acc, r))?;
+    Ok(acc)
 }
 
 const SELECT_PAGE: &str = "SELECT * FROM requests
@@ -131,10 +156,6 @@ pub fn page(
             fetch
         ])
         .map_err(sql_err("read"))?;
-    decode_all(&mut rows)
-}
-
-fn decode_all(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<UsageRecord>, LedgerError> {
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err("read"))? {
         out.push(decode(row)?);

@@ -1,5 +1,6 @@
 //! The default ledger sink: one embedded SQLite file in WAL mode, table `requests`,
-//! one column per `UsageRecord` field. This file owns the schema (versioned with
+//! one column per `UsageRecord` field, plus the rollup tables the writer keeps in the
+//! same transaction (`rollup::sqlite`). This file owns the schema (versioned with
 //! `PRAGMA user_version`), the row encoding and the blocking SQLite calls, which it
 //! always runs on tokio's blocking pool. It does not queue, batch or retry; the
 //! writer in `ledger` does.
@@ -13,6 +14,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 use rust_decimal::Decimal;
 
+use super::rollup::query::{Groups, UsageQuery};
+use super::rollup::sqlite::Upserts;
+use super::rollup::{self, money, RebuildReport, RollupBatch};
 use super::{
     LedgerError, LedgerSink, Outcome, PriceAudit, PricingStatus, UsageRecord, UsageSource,
 };
@@ -67,6 +71,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE requests ADD COLUMN counted_output_tokens INTEGER;
     ALTER TABLE requests ADD COLUMN output_verifiable INTEGER;
 ",
+    super::rollup::sqlite::ROLLUPS,
 ];
 
 // OR IGNORE: a duplicate request id must not wedge the writer on a batch that can
@@ -77,9 +82,11 @@ const INSERT: &str = "INSERT OR IGNORE INTO requests (
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source,
     cost_usd, price_id, pricing, latency_ms, ttfb_ms, status, outcome, error_code, attempts,
     policy, cheapest_allowed_cost_usd, cheapest_allowed_offer, cheapest_any_cost_usd,
-    cheapest_any_offer, counted_input_tokens, counted_output_tokens, output_verifiable
+    cheapest_any_offer, counted_input_tokens, counted_output_tokens, output_verifiable,
+    team, cost_micros, cost_femtos
 ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35,
+    ?36, ?37, ?38)";
 
 const SELECT_ONE: &str = "SELECT * FROM requests WHERE request_id = ?1";
 
@@ -89,6 +96,7 @@ pub struct SqliteSink {
     path: PathBuf,
     // Only the single writer task locks it, so it is never contended.
     writer: Arc<Mutex<Connection>>,
+    upserts: Arc<Upserts>,
 }
 
 impl SqliteSink {
@@ -115,20 +123,43 @@ impl SqliteSink {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         migrate(&mut conn, path)?;
+        let upserts = Upserts::new();
+        let rolled = rollup::sqlite::backfill(&mut conn, &upserts)?;
+        if rolled > 0 {
+            tracing::info!(
+                records = rolled,
+                "ledger records rolled up (schema v3 backfill)"
+            );
+        }
         Ok(Self {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(conn)),
+            upserts: Arc::new(upserts),
         })
     }
+
+    /// Recompute the rollup rows from the UTC day of `from_ms` on from the records
+    /// (`tollgate ledger rebuild-rollups`). Blocking.
+    pub fn rebuild_rollups(&self, from_ms: i64) -> Result<RebuildReport, LedgerError> {
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        rollup::sqlite::rebuild(&mut conn, &self.upserts, from_ms)
+    }
+}
+
+/// Answer an aggregate query from the ledger file at `path`. Blocking.
+pub fn usage(path: &Path, q: &UsageQuery) -> Result<Groups, LedgerError> {
+    let mut conn = super::scan::open(path)?;
+    rollup::sqlite::usage(&mut conn, q)
 }
 
 impl LedgerSink for SqliteSink {
     async fn write_batch(&self, batch: &[UsageRecord]) -> Result<(), LedgerError> {
         let conn = Arc::clone(&self.writer);
+        let upserts = Arc::clone(&self.upserts);
         let batch = batch.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            insert_batch(&mut conn, &batch).map_err(sql_err("write"))
+            insert_batch(&mut conn, &upserts, &batch).map_err(sql_err("write"))
         })
         .await?
     }
@@ -176,12 +207,19 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LedgerError> {
     tx.commit().map_err(sql_err("migrate"))
 }
 
-/// One transaction for the whole batch: one commit (and fsync) per batch, not per record.
-fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
+/// One transaction for the whole batch, records and rollups together: one commit (and
+/// fsync) per batch, not per record, and rollups never disagree with the records.
+fn insert_batch(
+    conn: &mut Connection,
+    upserts: &Upserts,
+    batch: &[UsageRecord],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    let mut rollups = RollupBatch::default();
     {
         let mut stmt = tx.prepare_cached(INSERT)?;
         for r in batch {
+            let (cost_micros, cost_femtos) = r.cost_usd.map(money::to_parts).unzip();
             let inserted = stmt.execute(params![
                 r.request_id,
                 r.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -218,12 +256,19 @@ fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Resul
                 r.audit.counted_input_tokens.map(sql_int),
                 r.audit.counted_output_tokens.map(sql_int),
                 r.audit.output_verifiable,
+                r.team,
+                cost_micros,
+                cost_femtos,
             ])?;
+            // A duplicate is not stored, so it must not be counted either.
             if inserted == 0 {
                 tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
+            } else {
+                rollups.add(r);
             }
         }
     }
+    rollup::sqlite::write(&tx, upserts, &rollups)?;
     tx.commit()
 }
 
@@ -251,6 +296,7 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<UsageRecord, LedgerError> {
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| invalid("created_at", created_at))?,
         key_name: get(row, "key_name")?,
+        team: get(row, "team")?,
         route: get(row, "route")?,
         logical_model: get(row, "logical_model")?,
         provider: get(row, "provider")?,

@@ -10,11 +10,12 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::*;
 
-fn full(id: &str) -> UsageRecord {
+pub(crate) fn full(id: &str) -> UsageRecord {
     UsageRecord {
         request_id: id.to_owned(),
         created_at: DateTime::from_timestamp_millis(1_740_830_400_123).unwrap(),
         key_name: "team-a".to_owned(),
+        team: Some("research".to_owned()),
         route: "chat_completions".to_owned(),
         logical_model: Some("gpt-4o".to_owned()),
         provider: Some("azure-eu".to_owned()),
@@ -51,11 +52,12 @@ fn full(id: &str) -> UsageRecord {
     }
 }
 
-fn bare(id: &str) -> UsageRecord {
+pub(crate) fn bare(id: &str) -> UsageRecord {
     UsageRecord {
         request_id: id.to_owned(),
         created_at: DateTime::from_timestamp_millis(1_740_830_401_000).unwrap(),
         key_name: "team-b".to_owned(),
+        team: None,
         route: "azure_chat_completions".to_owned(),
         logical_model: None,
         provider: None,
@@ -311,3 +313,18 @@ fn record_json_round_trips_with_cost_as_a_string() {
 }
 
 mod sqlite_sink;
+
+// Regression: a record without cheaper alternatives (`null` audit costs) did not decode
+// from its JSON, so the PostgreSQL ledger could not read it back.
+#[test]
+fn records_round_trip_through_json_with_and_without_audit_costs() {
+    for r in [full("f"), bare("b")] {
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<UsageRecord>(&text).unwrap(), r);
+    }
+    let text = serde_json::to_string(&full("f")).unwrap();
+    assert!(
+        text.contains(r#""cheapest_allowed_cost_usd":"0.00012""#),
+        "{text}"
+    );
+}

@@ -209,8 +209,9 @@ pub(super) fn check_spent(
     }
 }
 
-/// The `[from, to)` window, in Unix milliseconds, whose ledger rows `spend_by_key`
-/// needs for `now`: from the start of this month to the start of the next.
+/// The `[from, to)` window, in Unix milliseconds, whose ledger spend `spend_by_key`
+/// needs for `now`: from the start of this month to the start of the next. Both ends
+/// are UTC midnights, so the ledger answers it from daily rollups alone.
 pub fn spend_window(now: DateTime<Utc>) -> (i64, i64) {
     let (_, month) = windows(now);
     let ms = |d: NaiveDate| {
@@ -222,8 +223,9 @@ pub fn spend_window(now: DateTime<Utc>) -> (i64, i64) {
     (from, until)
 }
 
-/// Spend per key name in the day and month of `now`, summed from the ledger rows
-/// `(key name, created_at_ms, cost)` of `spend_window(now)`.
+/// Spend per key name in the day and month of `now`, summed from the ledger's
+/// `(key name, created_at_ms, cost)` of `spend_window(now)`: one row per key and UTC
+/// day (its start as the time), or per record; either gives the same sums.
 pub(super) fn spend_by_key(
     rows: &[(String, i64, Decimal)],
     now: DateTime<Utc>,

@@ -313,7 +313,7 @@ impl Limits {
             return Ok(());
         }
         let (from, to) = budget::spend_window(now);
-        let rows = ledger.spend_rows(from, to).await?;
+        let rows = ledger.daily_spend(from, to).await?;
         let by_key = budget::spend_by_key(&rows, now)?;
         for key in &self.keys {
             if let Some(account) = &key.budget {

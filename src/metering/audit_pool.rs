@@ -118,6 +118,7 @@ mod tests {
             request_id: id.to_owned(),
             created_at: chrono::Utc::now(),
             key_name: "demo".to_owned(),
+            team: None,
             route: "chat_completions".to_owned(),
             logical_model: Some("m".to_owned()),
             provider: Some("p1".to_owned()),

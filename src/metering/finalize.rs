@@ -42,6 +42,8 @@ pub struct RequestFacts {
     pub created_at: DateTime<Utc>,
     pub started: tokio::time::Instant,
     pub key_name: String,
+    /// The key's team (`[[keys]] team`), recorded so usage can be grouped by it.
+    pub team: Option<String>,
     /// The authenticated key's index, once known: budgets and token limits are charged to it.
     pub key_index: Option<usize>,
     pub route: &'static str,
@@ -197,6 +199,7 @@ impl Meter {
             request_id: facts.request_id.clone(),
             created_at: facts.created_at,
             key_name: facts.key_name.clone(),
+            team: facts.team.clone(),
             route: facts.route.to_owned(),
             logical_model: facts.logical_model.clone(),
             provider: served.map(|s| s.provider_id.clone()),

@@ -191,11 +191,11 @@ fn read_row(table: &Table, path: &str, problems: &mut Vec<PriceProblem>) -> Opti
     let id = f.required("id", "openai/o1/2024-12-17", key_text);
     let offer = f.required("offer", "openai/o1", key_text);
     let _currency = f.required("currency", "USD", currency);
-    let input = f.required("input_per_mtok", "2.19", price);
-    let cached = f.optional("cached_input_per_mtok", "0.55", price);
-    let write = f.optional("cache_write_per_mtok", "3.75", price);
-    let output = f.required("output_per_mtok", "2.19", price);
-    let fee = f.optional("per_request_fee", "0.005", price);
+    let input = f.required("input_per_mtok", "2.19", mtok_price);
+    let cached = f.optional("cached_input_per_mtok", "0.55", mtok_price);
+    let write = f.optional("cache_write_per_mtok", "3.75", mtok_price);
+    let output = f.required("output_per_mtok", "2.19", mtok_price);
+    let fee = f.optional("per_request_fee", "0.005", fee_price);
     let from = f.required("effective_from", "2025-02-26T16:30:00Z", instant);
     let until = f.optional("effective_until", "2025-09-05T16:00:00Z", instant);
     let source = f.required("source", "api-docs.deepseek.com pricing page", non_empty);
@@ -353,6 +353,32 @@ fn currency(text: &str) -> Result<(), String> {
             "unknown currency {text:?}; expected \"USD\" (the only currency supported)"
         ))
     }
+}
+
+/// Most decimal places of a price per million tokens: a cost is tokens × price / 10^6,
+/// so nine places keep every cost exact to 10^-15 USD, which is what the ledger's
+/// rollups store exactly (femto-dollars, `ledger::rollup::money`).
+pub const MTOK_DECIMALS: u32 = 9;
+/// Most decimal places of a per-request fee, which is added to a cost as it is.
+const FEE_DECIMALS: u32 = 15;
+
+fn mtok_price(text: &str) -> Result<Decimal, String> {
+    at_most(price(text)?, MTOK_DECIMALS, "per million tokens")
+}
+
+fn fee_price(text: &str) -> Result<Decimal, String> {
+    at_most(price(text)?, FEE_DECIMALS, "per request")
+}
+
+fn at_most(value: Decimal, places: u32, unit: &str) -> Result<Decimal, String> {
+    if value.scale() > places {
+        return Err(format!(
+            "{value} has {} decimal places; a price {unit} may have at most {places}, so that \
+             every cost is exact to 10^-15 USD in the ledger",
+            value.scale()
+        ));
+    }
+    Ok(value)
 }
 
 /// Plain decimal notation only: `Decimal::from_str` would also take `"1e3"` and `"1_000"`,

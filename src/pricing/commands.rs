@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::compare::{self, Quote};
 use super::import::{self, Format, MergeOptions};
 use super::query::{self, PriceQuery};
-use super::reprice::{self, Target};
+use super::reprice::{self, Repricer, Target};
 use super::{PriceBook, PricingError, TokenCounts};
 use crate::config::Settings;
 use crate::ledger::scan::Filter;
@@ -223,10 +223,12 @@ pub async fn reprice(
             if settings.is_none() { " (give --config to name models)" } else { "" }
         )));
     };
-    let records = opts.ledger.records(&opts.filter).await?;
-    let lines = reprice::reprice(prices, &target, &records);
-    let caveats = reprice::caveats(&target, &records);
-    Ok(reprice::render(&target, &lines, &caveats))
+    let fold = Repricer::new(prices.clone(), target.clone());
+    let fold = opts
+        .ledger
+        .fold_records(&opts.filter, fold, |fold, r| fold.add(&r))
+        .await?;
+    Ok(reprice::render(&target, &fold.lines, &fold.caveats()))
 }
 
 /// `tollgate prices import` options.

@@ -2,9 +2,15 @@
 //! catalog offer key) or another logical model (its cheapest offer at each record's
 //! time), totalled per model and day beside the recorded cost.
 //!
-//! Pure: records in, totals out, exact `Decimal` sums of per-record costs. It reuses each
-//! record's token counts as they are, which is where the comparison is approximate (see
-//! [`caveats`]). Reading the ledger is `ledger::scan`; the command is `tollgate reprice`.
+//! Pure: records folded in one at a time ([`Repricer`]), totals out, exact `Decimal` sums
+//! of per-record costs, so the ledger streams records through it and memory holds only
+//! the (model, day) lines. Not from rollups: the price of a record depends on its own
+//! token mix (a model target picks the cheapest offer per record), on prices that may
+//! change at any minute (time-of-day windows) and on per-record saturation, none of
+//! which survives summing tokens first. It reuses each record's token counts as they
+//! are, which is where the comparison is approximate (see [`Repricer::caveats`]).
+//! Reading the ledger is `ledger::LedgerStore::fold_records`; the command is
+//! `tollgate reprice`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -82,61 +88,93 @@ pub fn reprice_record(prices: &PriceBook, target: &Target, r: &UsageRecord) -> O
     }
 }
 
-/// Totals per (logical model, UTC day), summing [`reprice_record`] exactly.
-pub fn reprice(
-    prices: &PriceBook,
-    target: &Target,
-    records: &[UsageRecord],
-) -> BTreeMap<(String, NaiveDate), Line> {
-    let mut lines: BTreeMap<(String, NaiveDate), Line> = BTreeMap::new();
-    for r in records.iter().filter(|r| tokens(r).is_some()) {
+/// Totals per (logical model, UTC day), summing [`reprice_record`] exactly, and what
+/// makes the comparison approximate; fed one record at a time.
+#[derive(Debug, Clone)]
+pub struct Repricer {
+    prices: PriceBook,
+    target: Target,
+    target_kinds: Vec<TokenizerKind>,
+    /// The totals so far.
+    pub lines: BTreeMap<(String, NaiveDate), Line>,
+    tokenizer_differs: bool,
+    other_model: bool,
+    reasoning: bool,
+}
+
+impl Repricer {
+    /// Nothing folded yet.
+    pub fn new(prices: PriceBook, target: Target) -> Self {
+        let target_kinds = match &target {
+            Target::Offer(key) => vec![TokenizerKind::for_model(key)],
+            Target::Model { candidates, .. } => candidates
+                .iter()
+                .map(|c| TokenizerKind::for_model(&c.upstream_model))
+                .collect(),
+        };
+        Self {
+            prices,
+            target,
+            target_kinds,
+            lines: BTreeMap::new(),
+            tokenizer_differs: false,
+            other_model: false,
+            reasoning: false,
+        }
+    }
+
+    /// Fold in one record.
+    pub fn add(&mut self, r: &UsageRecord) {
+        let kind = TokenizerKind::for_model(r.upstream_model.as_deref().unwrap_or(""));
+        self.tokenizer_differs |= self.target_kinds.iter().any(|k| *k != kind);
+        self.other_model |= match &self.target {
+            Target::Model { name, .. } => r.logical_model.as_deref() != Some(name.as_str()),
+            Target::Offer(_) => true,
+        };
+        self.reasoning |= r.reasoning_tokens.unwrap_or(0) > 0;
+        if tokens(r).is_none() {
+            return;
+        }
         let model = r.logical_model.clone().unwrap_or_else(|| "-".into());
-        let line = lines.entry((model, r.created_at.date_naive())).or_default();
+        let line = self
+            .lines
+            .entry((model, r.created_at.date_naive()))
+            .or_default();
         line.requests += 1;
         match r.cost_usd {
             Some(c) => line.recorded += c,
             None => line.recorded_unpriced += 1,
         }
-        match reprice_record(prices, target, r) {
+        match reprice_record(&self.prices, &self.target, r) {
             Some(c) => line.repriced += c,
             None => line.repriced_unpriced += 1,
         }
     }
-    lines
+
+    /// Where the comparison is approximate, as sentences to print under the totals.
+    pub fn caveats(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.tokenizer_differs {
+            out.push("approximate: the target counts tokens with a different tokenizer than the recorded offers; the same text would be a different number of tokens there.".to_owned());
+        }
+        if self.other_model && self.reasoning {
+            out.push("approximate: reasoning volume differs between models; recorded reasoning tokens are billed as if the target had thought exactly as long.".to_owned());
+        }
+        out
+    }
 }
 
-/// Where the comparison is approximate, as sentences to print under the totals.
-pub fn caveats(target: &Target, records: &[UsageRecord]) -> Vec<String> {
-    let target_models: Vec<&str> = match target {
-        Target::Offer(key) => vec![key.as_str()],
-        Target::Model { candidates, .. } => candidates
-            .iter()
-            .map(|c| c.upstream_model.as_str())
-            .collect(),
-    };
-    let target_kinds: Vec<TokenizerKind> = target_models
-        .iter()
-        .map(|m| TokenizerKind::for_model(m))
-        .collect();
-    let mut out = Vec::new();
-    let tokenizer_differs = records.iter().any(|r| {
-        let kind = TokenizerKind::for_model(r.upstream_model.as_deref().unwrap_or(""));
-        target_kinds.iter().any(|k| *k != kind)
-    });
-    if tokenizer_differs {
-        out.push("approximate: the target counts tokens with a different tokenizer than the recorded offers; the same text would be a different number of tokens there.".to_owned());
+/// Totals per (logical model, UTC day) of `records`: a [`Repricer`] over them.
+pub fn reprice<'a>(
+    prices: &PriceBook,
+    target: &Target,
+    records: impl IntoIterator<Item = &'a UsageRecord>,
+) -> BTreeMap<(String, NaiveDate), Line> {
+    let mut fold = Repricer::new(prices.clone(), target.clone());
+    for r in records {
+        fold.add(r);
     }
-    let other_model = match target {
-        Target::Model { name, .. } => records
-            .iter()
-            .any(|r| r.logical_model.as_deref() != Some(name.as_str())),
-        Target::Offer(_) => true,
-    };
-    let reasoning = records.iter().any(|r| r.reasoning_tokens.unwrap_or(0) > 0);
-    if other_model && reasoning {
-        out.push("approximate: reasoning volume differs between models; recorded reasoning tokens are billed as if the target had thought exactly as long.".to_owned());
-    }
-    out
+    fold.lines
 }
 
 /// The totals as a table: one line per model and day, then the total and the caveats.

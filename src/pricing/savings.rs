@@ -3,8 +3,10 @@
 //! saving), and what the policy itself cost over the cheapest offer anywhere (the
 //! residency premium); and per provider, the drift between reported and counted tokens.
 //!
-//! Pure: it sums the audit columns `metering::audit` stored with each record, exactly,
-//! with `Decimal`. Reading records is `ledger::scan`; serving is `server::savings`.
+//! The sums are the ledger's rollups grouped by model and provider (see
+//! `ledger::rollup::contribution` for which records count where), exact `Decimal`s;
+//! this file only shapes them. Reading is `ledger::LedgerStore::usage`; serving is
+//! `server::savings`.
 
 use std::collections::BTreeMap;
 
@@ -12,73 +14,40 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::config::ComparisonGroup;
-use crate::ledger::{PricingStatus, UsageRecord, UsageSource};
-use crate::metering::audit::verifiable_pair;
+use crate::ledger::rollup::columns::Dim;
+use crate::ledger::rollup::query::{GroupValue, Groups, UsageQuery};
+use crate::ledger::rollup::Sums;
+use crate::ledger::scan::Filter;
 
-#[derive(Debug, Default)]
-struct ModelTotals {
-    requests: u64,
-    priced: u64,
-    unpriced: u64,
-    spend: Decimal,
-    cheapest_allowed: Decimal,
-    cheapest_any: Decimal,
-    /// Requests whose spend and both alternatives are known; only these enter savings.
-    compared: u64,
-    compared_spend: Decimal,
+/// The ledger query whose groups [`report`] reads: everything in `filter`'s window,
+/// grouped by logical model and provider.
+pub fn query(filter: &Filter) -> UsageQuery {
+    let (from_ms, to_ms) = filter.bounds_ms();
+    UsageQuery {
+        from_ms,
+        to_ms,
+        group_by: vec![Dim::Model, Dim::Provider],
+        ..UsageQuery::default()
+    }
 }
 
-#[derive(Debug, Default)]
-struct DriftTotals {
-    requests: u64,
-    reported: u64,
-    counted: u64,
-    hidden_reasoning: u64,
-}
-
-/// Build the report from records (any order). `groups` maps models to comparison groups;
-/// a model in no group is reported under group `null`.
-pub fn report(records: &[UsageRecord], groups: &[ComparisonGroup]) -> Value {
-    let mut models: BTreeMap<&str, ModelTotals> = BTreeMap::new();
-    let mut drift: BTreeMap<&str, DriftTotals> = BTreeMap::new();
-    for r in records {
-        let Some(model) = r.logical_model.as_deref() else {
+/// Build the report from the groups of [`query`]. `groups` maps models to comparison
+/// groups; a model in no group is reported under group `null`.
+pub fn report(rows: &Groups, groups: &[ComparisonGroup]) -> Value {
+    let mut models: BTreeMap<&str, Sums> = BTreeMap::new();
+    let mut drift: BTreeMap<&str, Sums> = BTreeMap::new();
+    for (group, sums) in rows {
+        let [GroupValue::Text(model), GroupValue::Text(provider)] = group.as_slice() else {
             continue;
         };
-        if r.pricing == PricingStatus::NotApplicable {
-            continue;
+        if let Some(model) = model.as_deref().filter(|_| sums.billable_requests > 0) {
+            models.entry(model).or_default().merge(sums);
         }
-        let t = models.entry(model).or_default();
-        t.requests += 1;
-        match r.cost_usd {
-            Some(cost) => {
-                t.priced += 1;
-                t.spend += cost;
-                if let (Some(allowed), Some(any)) = (
-                    r.audit.cheapest_allowed_cost_usd,
-                    r.audit.cheapest_any_cost_usd,
-                ) {
-                    t.compared += 1;
-                    t.compared_spend += cost;
-                    t.cheapest_allowed += allowed;
-                    t.cheapest_any += any;
-                }
-            }
-            None => t.unpriced += 1,
-        }
-        if let (UsageSource::Reported, Some(provider), Some((rep, cnt))) =
-            (r.usage_source, r.provider.as_deref(), verifiable_pair(r))
-        {
-            let d = drift.entry(provider).or_default();
-            d.requests += 1;
-            d.reported += rep;
-            d.counted += cnt;
-            if r.audit.output_verifiable == Some(false) {
-                d.hidden_reasoning += 1;
-            }
+        if let Some(provider) = provider.as_deref().filter(|_| sums.drift_requests > 0) {
+            drift.entry(provider).or_default().merge(sums);
         }
     }
-    let mut rows = Vec::new();
+    let mut out = Vec::new();
     for (model, t) in &models {
         let member_of: Vec<&str> = groups
             .iter()
@@ -91,39 +60,40 @@ pub fn report(records: &[UsageRecord], groups: &[ComparisonGroup]) -> Value {
             member_of.into_iter().map(Some).collect()
         };
         for group in names {
-            rows.push(model_row(group, model, t));
+            out.push(model_row(group, model, t));
         }
     }
-    rows.sort_by(|a, b| a["group"].as_str().cmp(&b["group"].as_str()));
+    out.sort_by(|a, b| a["group"].as_str().cmp(&b["group"].as_str()));
     let drift: Vec<Value> = drift
         .iter()
         .map(|(provider, d)| {
             json!({
                 "provider": provider,
-                "requests": d.requests,
-                "reported_tokens": d.reported,
-                "counted_tokens": d.counted,
-                "drift_ratio": ratio(d.reported, d.counted),
-                "requests_with_hidden_reasoning": d.hidden_reasoning,
+                "requests": d.drift_requests,
+                "reported_tokens": d.drift_reported_tokens,
+                "counted_tokens": d.drift_counted_tokens,
+                "drift_ratio": ratio(d.drift_reported_tokens, d.drift_counted_tokens),
+                "requests_with_hidden_reasoning": d.hidden_reasoning_requests,
             })
         })
         .collect();
-    json!({"models": rows, "drift": drift})
+    json!({"models": out, "drift": drift})
 }
 
-fn model_row(group: Option<&str>, model: &str, t: &ModelTotals) -> Value {
+fn model_row(group: Option<&str>, model: &str, t: &Sums) -> Value {
+    let usd = |d: Decimal| d.normalize().to_string();
     json!({
         "group": group,
         "model": model,
-        "requests": t.requests,
-        "priced_requests": t.priced,
-        "unpriced_requests": t.unpriced,
-        "compared_requests": t.compared,
-        "spend_usd": t.spend.normalize().to_string(),
-        "cheapest_allowed_usd": t.cheapest_allowed.normalize().to_string(),
-        "cheapest_any_usd": t.cheapest_any.normalize().to_string(),
-        "potential_saving_usd": (t.compared_spend - t.cheapest_allowed).normalize().to_string(),
-        "residency_premium_usd": (t.cheapest_allowed - t.cheapest_any).normalize().to_string(),
+        "requests": t.billable_requests,
+        "priced_requests": t.billable_costed_requests,
+        "unpriced_requests": t.billable_requests.saturating_sub(t.billable_costed_requests),
+        "compared_requests": t.compared_requests,
+        "spend_usd": usd(t.billable_cost_usd),
+        "cheapest_allowed_usd": usd(t.cheapest_allowed_usd),
+        "cheapest_any_usd": usd(t.cheapest_any_usd),
+        "potential_saving_usd": usd(t.compared_cost_usd - t.cheapest_allowed_usd),
+        "residency_premium_usd": usd(t.cheapest_allowed_usd - t.cheapest_any_usd),
     })
 }
 

@@ -666,3 +666,38 @@ fn load_reads_a_file_and_reports_a_missing_one() {
     assert!(matches!(missing, PricingError::Read { .. }));
     assert!(missing.problems().is_empty());
 }
+
+/// A cost is tokens × price / 10^6, and the ledger's rollups keep money exact to
+/// 10^-15 USD: a price with more places per million tokens would lose a fraction there.
+#[test]
+fn prices_finer_than_the_ledger_keeps_exactly_are_refused_with_the_reason() {
+    let row = |input: &str, fee: &str| {
+        ROW.replace(
+            "input_per_mtok = \"1\"",
+            &format!("input_per_mtok = \"{input}\"\nper_request_fee = \"{fee}\""),
+        )
+    };
+    let fine = PriceBook::from_toml_str(&row("0.123456789", "0.000000000000001")).unwrap();
+    let tokens = TokenCounts {
+        input: 999_999_999,
+        ..TokenCounts::default()
+    };
+    let cost = cost(&tokens, &fine.rows()[0]);
+    assert!(cost.scale() <= 15, "{cost}");
+    assert_eq!(
+        problem_paths(&row("0.1234567891", "0")),
+        vec!["prices[0].input_per_mtok"]
+    );
+    let shown = PriceBook::from_toml_str(&row("0.1234567891", "0"))
+        .unwrap_err()
+        .to_string();
+    assert!(shown.contains("at most 9"), "{shown}");
+    assert_eq!(
+        problem_paths(&row("1", "0.0000000000000001")),
+        vec!["prices[0].per_request_fee"]
+    );
+    // Trailing zeros are not places.
+    PriceBook::from_toml_str(&row("2.1900000000000", "0")).unwrap();
+    // The shipped catalog stays within both limits.
+    assert!(!shipped().rows().is_empty());
+}

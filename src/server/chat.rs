@@ -109,6 +109,13 @@ async fn serve(
     let principal = auth::authenticate(&app.settings.keys, headers)?;
     facts.key_name = principal.key_name.clone();
     facts.key_index = Some(principal.key_index);
+    facts.team = app
+        .settings
+        .keys
+        .get(principal.key_index)
+        .and_then(|k| k.team)
+        .and_then(|t| app.settings.teams.get(t))
+        .map(|t| t.name.clone());
     let in_flight = app
         .in_flight
         .acquire(principal.key_index)

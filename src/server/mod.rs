@@ -161,6 +161,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         created_at: (app.clock)(),
         started: tokio::time::Instant::now(),
         key_name: String::new(),
+        team: None,
         key_index: None,
         route,
         logical_model: None,

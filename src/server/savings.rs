@@ -1,7 +1,8 @@
 //! `GET /admin/savings?from=&to=` on the operators' listener: per comparison group and
 //! model, spend, potential saving within policy and residency premium, and per provider
 //! the drift between reported and counted tokens, over `[from, to)` (RFC 3339 instants
-//! or dates; default: everything). The admin-key guard wraps the admin router.
+//! or dates; default: everything), from the ledger's rollups. The admin-key guard wraps
+//! the admin router.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,9 +28,9 @@ pub async fn savings(
     };
     // Records written so far must be visible to the report.
     let _ = app.ledger.flush().await;
-    match app.store.records(&filter).await {
-        Ok(records) => {
-            let mut body = savings::report(&records, &app.settings.comparison_groups);
+    match app.store.usage(&savings::query(&filter)).await {
+        Ok(rows) => {
+            let mut body = savings::report(&rows, &app.settings.comparison_groups);
             body["from"] = filter.from.map(|t| t.to_rfc3339()).into();
             body["to"] = filter.to.map(|t| t.to_rfc3339()).into();
             Json(body).into_response()

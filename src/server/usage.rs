@@ -59,12 +59,9 @@ pub async fn usage(
             .with(q.key.as_deref(), q.model.as_deref());
         let group_by = usage::parse_group_by(q.group_by.as_deref()).map_err(to_gateway)?;
         flush_first(&app).await;
-        let records = app
-            .store
-            .records(&filter.to_scan())
+        let summary = usage::summary(&app.store, &filter, &group_by)
             .await
-            .map_err(|e| to_gateway(e.into()))?;
-        let summary = usage::summarize(&records, &filter, &group_by);
+            .map_err(to_gateway)?;
         Ok(match format {
             Format::Json => axum::Json(summary).into_response(),
             Format::Csv => csv(format::summary_csv(&summary)),

@@ -94,6 +94,7 @@ mod tests {
             // Pairs share a millisecond: the cursor's request id breaks the tie.
             created_at: DateTime::from_timestamp_millis(1_760_000_000_000 + i / 2).unwrap(),
             key_name: "k".into(),
+            team: None,
             route: "chat_completions".into(),
             logical_model: None,
             provider: None,

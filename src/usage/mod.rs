@@ -1,11 +1,11 @@
-//! Usage numbers read straight from a ledger file, for the admin usage API, the
-//! dashboard and `tollgate report` alike: parameters (`params`), grouped summaries
-//! with exact decimal costs (`summary`), record paging (`records`), and their CSV and
-//! table forms (`format`).
+//! Usage numbers read straight from a ledger, for the admin usage API, the dashboard
+//! and `tollgate report` alike: parameters (`params`), grouped summaries with exact
+//! decimal costs (`summary`), record paging (`records`), and their CSV and table forms
+//! (`format`).
 //!
-//! Records come from `ledger::LedgerStore` (SQLite file or PostgreSQL alike); the
-//! summaries are pure folds over them. Nothing here writes the ledger (only `ledger`
-//! does) or serves HTTP (`server` does).
+//! Sums come from `ledger::LedgerStore`'s rollups (SQLite file or PostgreSQL alike),
+//! records only page by page. Nothing here writes the ledger (only `ledger` does) or
+//! serves HTTP (`server` does).
 
 pub mod export;
 pub mod format;
@@ -20,7 +20,7 @@ use crate::ledger::LedgerError;
 
 pub use params::{parse_group_by, Filter, GroupKey};
 pub use records::{page, parse_limit, RecordPage};
-pub use summary::{summarize, UsageSummary};
+pub use summary::{summarize, summary, UsageSummary};
 
 /// Why a usage query failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -11,6 +11,8 @@ use super::UsageError;
 pub enum GroupKey {
     /// The app key's configured name.
     Key,
+    /// The team of the key (`[[keys]] team`) when the request was made.
+    Team,
     /// The logical model the app asked for.
     Model,
     /// The provider entry that served (or last tried).
@@ -25,8 +27,9 @@ pub enum GroupKey {
 
 impl GroupKey {
     /// Every dimension, in the order the help text lists them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Key,
+        Self::Team,
         Self::Model,
         Self::Provider,
         Self::Jurisdiction,
@@ -38,6 +41,7 @@ impl GroupKey {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Key => "key",
+            Self::Team => "team",
             Self::Model => "model",
             Self::Provider => "provider",
             Self::Jurisdiction => "jurisdiction",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{format, parse_group_by, summarize, Filter, UsageError};
+use super::{format, parse_group_by, summary, Filter, UsageError};
 use crate::config::secret::Secret;
 use crate::config::ConfigError;
 use crate::ledger::LedgerStore;
@@ -43,8 +43,7 @@ pub async fn report(req: &ReportRequest<'_>) -> Result<String, UsageError> {
             return Err(UsageError::NoLedger { path: path.clone() });
         }
     }
-    let records = req.ledger.records(&filter.to_scan()).await?;
-    let summary = summarize(&records, &filter, &group_by);
+    let summary = summary(req.ledger, &filter, &group_by).await?;
     Ok(match req.format {
         ReportFormat::Table => format::summary_table(&summary),
         ReportFormat::Csv => format::summary_csv(&summary),

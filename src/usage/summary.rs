@@ -1,17 +1,23 @@
-//! `/admin/usage` and `tollgate report`: ledger rows in a window folded into groups
-//! (requests, errors, tokens by type, exact cost, estimated and unpriced counts,
-//! latency and TTFB percentiles). Costs are summed as `rust_decimal` from the
-//! ledger's exact values, never as floating point, so totals match the ledger to the
-//! last decimal. A pure fold over records read by `ledger::LedgerStore`.
+//! `/admin/usage` and `tollgate report`: spend, tokens, errors and latency per group
+//! over a window (requests, errors, tokens by type, exact cost, estimated and unpriced
+//! counts, latency and TTFB percentiles). The sums come from the ledger's rollups
+//! (`LedgerStore::usage`), so memory grows with the number of groups, never with the
+//! number of records; costs are exact decimals, so totals match the ledger to the last
+//! decimal. Percentiles come from the rollups' fixed latency buckets (see
+//! `ledger::rollup::histogram`). This file maps the API's parameters onto that query
+//! and its answer onto the response shape.
 
-use std::collections::BTreeMap;
-
+use chrono::DateTime;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::params::{rfc3339, Filter, GroupKey};
-use crate::ledger::{Outcome, PricingStatus, UsageRecord, UsageSource};
+use super::UsageError;
+use crate::ledger::rollup::columns::Dim;
+use crate::ledger::rollup::query::{GroupValue, Groups, UsageQuery};
+use crate::ledger::rollup::{BucketPercentiles, Histogram, Sums};
+use crate::ledger::LedgerStore;
 
 /// The answer of `/admin/usage` (the dashboard consumes this exact shape).
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +63,10 @@ pub struct Stats {
     pub ttfb_ms: Percentiles,
 }
 
-/// Nearest-rank percentiles; `None` when there is no sample.
+/// Latency percentiles from the rollups' buckets: for each, the upper bound of the
+/// bucket holding the nearest-rank sample, never above the largest sample of the group
+/// (so the true nearest-rank value is at most this, and above the bucket below);
+/// `None` when there is no sample.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Percentiles {
     pub p50: Option<u64>,
@@ -65,34 +74,65 @@ pub struct Percentiles {
     pub p99: Option<u64>,
 }
 
-/// Accumulates one group. Latencies are kept to compute exact percentiles: memory is
-/// two integers per request in the window.
-#[derive(Default)]
-struct Acc {
-    stats: Stats,
-    latency: Vec<u64>,
-    ttfb: Vec<u64>,
+impl From<BucketPercentiles> for Percentiles {
+    fn from(p: BucketPercentiles) -> Self {
+        Self {
+            p50: p.p50,
+            p95: p.p95,
+            p99: p.p99,
+        }
+    }
 }
 
-/// Summarise `records` (those of the ledger matching `filter`, as
-/// `LedgerStore::records` returns them), grouped by `group_by`.
-pub fn summarize(records: &[UsageRecord], filter: &Filter, group_by: &[GroupKey]) -> UsageSummary {
-    let mut groups: BTreeMap<Vec<Option<String>>, Acc> = BTreeMap::new();
-    let mut totals = Acc::default();
-    for record in records {
-        let key: Vec<Option<String>> = group_by.iter().map(|g| dimension(record, *g)).collect();
-        add(groups.entry(key).or_default(), record);
-        add(&mut totals, record);
+/// The rollup dimension of an API group key.
+fn dim(g: GroupKey) -> Dim {
+    match g {
+        GroupKey::Key => Dim::Key,
+        GroupKey::Team => Dim::Team,
+        GroupKey::Model => Dim::Model,
+        GroupKey::Provider => Dim::Provider,
+        GroupKey::Jurisdiction => Dim::Jurisdiction,
+        GroupKey::Day => Dim::Day,
+        GroupKey::Hour => Dim::Hour,
     }
+}
+
+/// The ledger query answering `filter` grouped by `group_by`.
+pub fn query(filter: &Filter, group_by: &[GroupKey]) -> UsageQuery {
+    UsageQuery {
+        from_ms: filter.from.timestamp_millis(),
+        to_ms: filter.to.timestamp_millis(),
+        key: filter.key.clone(),
+        model: filter.model.clone(),
+        group_by: group_by.iter().map(|g| dim(*g)).collect(),
+    }
+}
+
+/// Read and summarise the usage of `filter`, grouped by `group_by`.
+pub async fn summary(
+    store: &LedgerStore,
+    filter: &Filter,
+    group_by: &[GroupKey],
+) -> Result<UsageSummary, UsageError> {
+    let groups = store.usage(&query(filter, group_by)).await?;
+    Ok(summarize(&groups, filter, group_by))
+}
+
+/// Shape the ledger's `groups` (of the query [`query`] builds) as the API answer.
+pub fn summarize(groups: &Groups, filter: &Filter, group_by: &[GroupKey]) -> UsageSummary {
+    let mut totals = Sums::default();
     let groups = groups
-        .into_iter()
-        .map(|(values, acc)| Group {
-            group: group_by
-                .iter()
-                .zip(values)
-                .map(|(g, v)| (g.as_str().to_owned(), v.map_or(Value::Null, Value::from)))
-                .collect(),
-            stats: acc.finish(),
+        .iter()
+        .map(|(values, sums)| {
+            totals.merge(sums);
+            Group {
+                group: group_by
+                    .iter()
+                    .zip(values)
+                    .map(|(g, v)| (g.as_str().to_owned(), json_value(*g, v)))
+                    .collect(),
+                stats: stats(sums),
+            }
         })
         .collect();
     UsageSummary {
@@ -100,99 +140,56 @@ pub fn summarize(records: &[UsageRecord], filter: &Filter, group_by: &[GroupKey]
         to: rfc3339(filter.to),
         group_by: group_by.iter().map(|g| g.as_str()).collect(),
         groups,
-        totals: totals.finish(),
+        totals: stats(&totals),
     }
 }
 
-fn dimension(r: &UsageRecord, g: GroupKey) -> Option<String> {
-    match g {
-        GroupKey::Key => Some(r.key_name.clone()),
-        GroupKey::Model => r.logical_model.clone(),
-        GroupKey::Provider => r.provider.clone(),
-        GroupKey::Jurisdiction => r.jurisdiction.clone(),
-        GroupKey::Day => Some(r.created_at.format("%Y-%m-%d").to_string()),
-        GroupKey::Hour => Some(r.created_at.format("%Y-%m-%dT%H:00:00Z").to_string()),
-    }
-}
-
-fn add(acc: &mut Acc, r: &UsageRecord) {
-    let s = &mut acc.stats;
-    // Saturating sums: a record a ledger holds (whatever wrote it) never wraps a total.
-    let add = |total: &mut u64, v: Option<u64>| *total = total.saturating_add(v.unwrap_or(0));
-    let count = |total: &mut u64, yes: bool| *total = total.saturating_add(u64::from(yes));
-    count(&mut s.requests, true);
-    count(
-        &mut s.errors,
-        r.status >= 400 || r.outcome == Outcome::UpstreamError,
-    );
-    add(&mut s.input_tokens, r.input_tokens);
-    add(&mut s.cached_input_tokens, r.cached_input_tokens);
-    add(&mut s.cache_write_tokens, r.cache_write_tokens);
-    add(&mut s.output_tokens, r.output_tokens);
-    add(&mut s.reasoning_tokens, r.reasoning_tokens);
-    s.cost_usd = s
-        .cost_usd
-        .checked_add(r.cost_usd.unwrap_or_default())
-        .unwrap_or(Decimal::MAX);
-    // Implausible reports were billed from tollgate's own count: estimates too.
-    count(
-        &mut s.estimated_requests,
-        matches!(
-            r.usage_source,
-            UsageSource::Estimated | UsageSource::Implausible
-        ),
-    );
-    count(
-        &mut s.unpriced_requests,
-        r.pricing == PricingStatus::Unpriced,
-    );
-    acc.latency.push(r.latency_ms);
-    if let Some(t) = r.ttfb_ms {
-        acc.ttfb.push(t);
-    }
-}
-
-impl Acc {
-    fn finish(mut self) -> Stats {
-        let mut s = self.stats;
-        if s.requests > 0 {
-            s.estimated_share = s.estimated_requests as f64 / s.requests as f64;
+fn json_value(g: GroupKey, v: &GroupValue) -> Value {
+    match v {
+        GroupValue::Text(t) => t.clone().map_or(Value::Null, Value::from),
+        GroupValue::Time(ms) => {
+            let format = match g {
+                GroupKey::Hour => "%Y-%m-%dT%H:00:00Z",
+                _ => "%Y-%m-%d",
+            };
+            DateTime::from_timestamp_millis(*ms)
+                .map_or(Value::Null, |t| Value::from(t.format(format).to_string()))
         }
-        s.latency_ms = percentiles(&mut self.latency);
-        s.ttfb_ms = percentiles(&mut self.ttfb);
-        s
     }
 }
 
-/// Nearest-rank percentiles (the smallest sample with at least p% of samples at or
-/// below it): always a value that was observed, never an interpolation.
-fn percentiles(samples: &mut [u64]) -> Percentiles {
-    samples.sort_unstable();
-    let at = |p: usize| {
-        let rank = (p * samples.len()).div_ceil(100).max(1);
-        samples.get(rank - 1).copied()
-    };
-    Percentiles {
-        p50: at(50),
-        p95: at(95),
-        p99: at(99),
+fn stats(s: &Sums) -> Stats {
+    let percentiles = |h: &Histogram| Percentiles::from(h.percentiles());
+    Stats {
+        requests: s.requests,
+        errors: s.errors,
+        input_tokens: s.input_tokens,
+        cached_input_tokens: s.cached_input_tokens,
+        cache_write_tokens: s.cache_write_tokens,
+        output_tokens: s.output_tokens,
+        reasoning_tokens: s.reasoning_tokens,
+        cost_usd: s.cost_usd.normalize(),
+        estimated_requests: s.estimated_requests,
+        unpriced_requests: s.unpriced_requests,
+        estimated_share: if s.requests > 0 {
+            s.estimated_requests as f64 / s.requests as f64
+        } else {
+            0.0
+        },
+        latency_ms: percentiles(&s.latency),
+        ttfb_ms: percentiles(&s.ttfb),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::rollup::contribution;
+    use crate::ledger::UsageRecord;
 
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let mut v: Vec<u64> = (1..=100).rev().collect();
-        let p = percentiles(&mut v);
-        assert_eq!((p.p50, p.p95, p.p99), (Some(50), Some(95), Some(99)));
-        assert_eq!(percentiles(&mut []), Percentiles::default());
-        assert_eq!(percentiles(&mut [7]).p99, Some(7));
-    }
-
-    // Regression: issue 10 — summed u64::MAX token counts wrapped the totals.
+    // Regression: issue 10 — summed u64::MAX token counts wrapped the totals. Counts
+    // now saturate at i64::MAX (what a BIGINT rollup column holds), money at the
+    // largest amount one record may add times the records.
     #[test]
     fn totals_saturate_instead_of_wrapping() {
         let json = r#"{"request_id":"r","created_at":"2025-01-01T00:00:00Z","key_name":"k",
@@ -204,13 +201,13 @@ mod tests {
             "latency_ms":1,"ttfb_ms":null,"status":200,"outcome":"completed","error_code":null,
             "attempts":1,"policy":null}"#;
         let record: UsageRecord = serde_json::from_str(json).unwrap();
-        let mut acc = Acc::default();
-        add(&mut acc, &record);
-        add(&mut acc, &record);
-        let s = acc.finish();
-        assert_eq!(s.input_tokens, u64::MAX);
+        let (_, one) = contribution(&record);
+        let mut sums = one.clone();
+        sums.merge(&one);
+        let s = stats(&sums);
+        assert_eq!(s.input_tokens, i64::MAX as u64);
         assert_eq!(s.output_tokens, 2);
-        assert_eq!(s.cost_usd, Decimal::MAX);
+        assert_eq!(s.cost_usd, Decimal::from(i64::MAX) / Decimal::from(500_000));
         assert_eq!(s.estimated_requests, 2);
     }
 }

@@ -19,6 +19,7 @@ fn record(id: String, at: DateTime<Utc>) -> UsageRecord {
         request_id: id,
         created_at: at,
         key_name: "team-a".into(),
+        team: None,
         route: "chat_completions".into(),
         logical_model: Some("o1".into()),
         provider: Some("openai".into()),

@@ -129,7 +129,7 @@ async fn columns_hold_exact_text_and_the_schema_is_versioned_and_indexed() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -181,7 +181,7 @@ async fn a_file_from_a_newer_schema_is_refused() {
         opened,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 2,
+            supported: 3,
             ..
         })
     ));

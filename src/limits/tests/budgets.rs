@@ -111,6 +111,7 @@ fn record(id: &str, key: &str, at: &str, cost: Option<Decimal>) -> UsageRecord {
         request_id: id.to_owned(),
         created_at: utc(at),
         key_name: key.to_owned(),
+        team: None,
         route: "/v1/chat/completions".to_owned(),
         logical_model: Some("r1".to_owned()),
         provider: Some("ds".to_owned()),

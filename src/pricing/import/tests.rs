@@ -134,3 +134,13 @@ fn a_genai_prices_yaml_provider_file_imports_with_its_exact_digits() {
         "LiteLLM files are JSON only"
     );
 }
+
+#[test]
+fn float_noise_is_rounded_to_the_places_a_catalog_accepts() {
+    let text = r#"{
+      "x/third": {"input_cost_per_token": 3.3333333333333335e-07, "output_cost_per_token": 1e-06,
+        "litellm_provider": "x", "mode": "chat"}
+    }"#;
+    let parsed = parse(Format::Litellm, text).unwrap();
+    assert_eq!(parsed.rows[0].input_per_mtok, d("0.333333333"));
+}
