@@ -559,7 +559,7 @@ async fn a_fleet_database_from_before_rollups_upgrades_in_place() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "rollups, then monthly partitions");
     drop(store);
     db.drop_now().await;
 }

@@ -45,14 +45,17 @@ const KEYS: [(&str, Option<&str>); 6] = [
 ];
 const ROUTES: [&str; 3] = ["chat_completions", "messages", "embeddings"];
 
-/// `n` records, plus duplicates of some of them (same request id, other contents)
-/// that the ledger must ignore; the first of each id is the one stored.
+/// `n` records, plus duplicates of some of them (same request id and start time, other
+/// contents: a batch written again after a failure it did not see) that the ledger must
+/// ignore; the first of each id is the one stored. The start time is kept because a
+/// partitioned PostgreSQL ledger is unique per (request id, start time).
 pub fn records(n: usize, seed: u64) -> Vec<UsageRecord> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out: Vec<UsageRecord> = (0..n).map(|i| record(&mut rng, i)).collect();
     for i in (0..n).step_by(97) {
         let mut dup = record(&mut rng, n + i);
         dup.request_id = out[i].request_id.clone();
+        dup.created_at = out[i].created_at;
         out.push(dup);
     }
     out
