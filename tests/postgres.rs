@@ -563,3 +563,40 @@ async fn a_fleet_database_from_before_rollups_upgrades_in_place() {
     drop(store);
     db.drop_now().await;
 }
+
+#[tokio::test]
+#[ignore = "needs TOLLGATE_TEST_POSTGRES_URL (a PostgreSQL); .ci/run sets it and runs this"]
+async fn a_record_sent_twice_in_one_batch_or_again_later_is_stored_and_rolled_up_once() {
+    use tollgate::ledger::postgres::PostgresLedger;
+    use tollgate::ledger::LedgerSink;
+    let db = TestDatabase::create().await;
+    let ledger = PostgresLedger::connect(&db.url).await.unwrap();
+    let records = ledger_fixture::records(3, 7);
+    let (a, b, c) = (&records[0], &records[1], &records[2]);
+    let mut a_again = b.clone();
+    a_again.request_id = a.request_id.clone();
+    a_again.created_at = a.created_at;
+    // One batch with a duplicate inside it, then a batch repeating a stored record.
+    ledger
+        .write_batch(&[a.clone(), a_again.clone(), b.clone()])
+        .await
+        .unwrap();
+    ledger
+        .write_batch(&[b.clone(), c.clone(), a_again])
+        .await
+        .unwrap();
+    assert_eq!(db.count().await, 3);
+    let client = db.client().await;
+    for table in ["usage_hourly", "usage_daily"] {
+        let sql = format!("SELECT SUM(requests)::BIGINT, SUM(cost_usd) FROM {table}");
+        let row = client.query_one(&sql, &[]).await.unwrap();
+        assert_eq!(row.get::<_, i64>(0), 3, "{table} counts each record once");
+        let cost: Decimal = row.get(1);
+        let expected: Decimal = [a, b, c].iter().filter_map(|r| r.cost_usd).sum();
+        assert_eq!(cost, expected, "{table} sums the first of each record");
+    }
+    let stored = ledger.find(&a.request_id).await.unwrap().unwrap();
+    assert_eq!(stored, *a, "the first of a request id stands");
+    drop(client);
+    db.drop_now().await;
+}

@@ -17,9 +17,12 @@
 pub mod partitions;
 mod tls;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rust_decimal::Decimal;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::IsolationLevel;
 
@@ -71,14 +74,21 @@ const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
 
 // The key is (request_id, created_at_ms), as a partitioned table needs: a record sent
 // again (a retried batch) has both the same, so it is still the first one that stands.
+// One statement per batch: every column arrives as an array and `unnest` turns them back
+// into rows, which is several times faster than a statement per record, pipelined or
+// not. `RETURNING` names the records actually stored, the ones the rollups count.
 const INSERT: &str = "INSERT INTO requests (
         request_id, created_at, created_at_ms, key_name, logical_model, provider, region,
         jurisdiction, processing_scope, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, reasoning_tokens, usage_source, cost_usd,
         pricing, latency_ms, ttfb_ms, status, outcome, error_code, record, team)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23, $24)
-    ON CONFLICT (request_id, created_at_ms) DO NOTHING";
+    SELECT * FROM unnest($1::TEXT[], $2::TIMESTAMPTZ[], $3::BIGINT[], $4::TEXT[],
+        $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[],
+        $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::TEXT[],
+        $16::NUMERIC[], $17::TEXT[], $18::BIGINT[], $19::BIGINT[], $20::INTEGER[],
+        $21::TEXT[], $22::TEXT[], $23::JSON[], $24::TEXT[])
+    ON CONFLICT (request_id, created_at_ms) DO NOTHING
+    RETURNING request_id, created_at_ms";
 
 const SELECT_PAGE: &str = "SELECT record FROM requests
     WHERE created_at_ms >= $1 AND created_at_ms < $2
@@ -306,27 +316,26 @@ impl PostgresLedger {
 
 impl LedgerSink for PostgresLedger {
     async fn write_batch(&self, batch: &[UsageRecord]) -> Result<(), LedgerError> {
+        let batch = first_of_each(batch);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err("write"))?;
         let insert = tx.prepare_cached(INSERT).await.map_err(pg_err("write"))?;
-        let columns: Vec<Columns<'_>> = batch.iter().map(Columns::of).collect();
-        // Queued together, the inserts are pipelined over the one connection.
-        let inserts = columns.iter().map(|c| {
-            let params = c.params();
-            let tx = &tx;
-            let insert = &insert;
-            async move { tx.execute(insert, &params).await }
-        });
-        let inserted = futures_util::future::try_join_all(inserts)
+        let columns = Columns::of(&batch);
+        let stored = tx
+            .query(&insert, &columns.params())
             .await
             .map_err(pg_err("write"))?;
+        let stored: HashSet<(&str, i64)> = stored
+            .iter()
+            .map(|row| (row.get::<_, &str>(0), row.get::<_, i64>(1)))
+            .collect();
         let mut rollups = RollupBatch::default();
-        for (r, n) in batch.iter().zip(inserted) {
+        for r in batch {
             // A duplicate is not stored (ON CONFLICT DO NOTHING), so it is not counted.
-            if n == 0 {
-                tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
-            } else {
+            if stored.contains(&record_key(r)) {
                 rollups.add(r);
+            } else {
+                tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
             }
         }
         rollup::postgres::write(&tx, &self.upserts, &rollups)
@@ -348,71 +357,115 @@ impl LedgerSink for PostgresLedger {
     }
 }
 
-/// One record's column values, borrowed for the insert.
+/// What identifies a stored record: its id and its start (the partitioned key).
+fn record_key(r: &UsageRecord) -> (&str, i64) {
+    (r.request_id.as_str(), r.created_at.timestamp_millis())
+}
+
+/// The batch without records sent twice within it: one multi-row insert cannot tell
+/// which of two equal rows it stored, so only the first is offered (the rest are logged
+/// as duplicates, as a record already in the table is).
+fn first_of_each(batch: &[UsageRecord]) -> Vec<&UsageRecord> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    batch
+        .iter()
+        .filter(|r| seen.insert(record_key(r)))
+        .collect()
+}
+
+/// A batch's column values, one array per column, borrowed for the insert.
 struct Columns<'a> {
-    r: &'a UsageRecord,
-    created_at_ms: i64,
-    tokens: [Option<i64>; 5],
-    latency_ms: i64,
-    ttfb_ms: Option<i64>,
-    status: i32,
-    usage_source: &'static str,
-    pricing: &'static str,
-    outcome: &'static str,
-    record: Json<&'a UsageRecord>,
+    request_id: Vec<&'a str>,
+    created_at: Vec<DateTime<Utc>>,
+    created_at_ms: Vec<i64>,
+    key_name: Vec<&'a str>,
+    logical_model: Vec<Option<&'a str>>,
+    provider: Vec<Option<&'a str>>,
+    region: Vec<Option<&'a str>>,
+    jurisdiction: Vec<Option<&'a str>>,
+    processing_scope: Vec<Option<&'a str>>,
+    tokens: [Vec<Option<i64>>; 5],
+    usage_source: Vec<&'static str>,
+    cost_usd: Vec<Option<Decimal>>,
+    pricing: Vec<&'static str>,
+    latency_ms: Vec<i64>,
+    ttfb_ms: Vec<Option<i64>>,
+    status: Vec<i32>,
+    outcome: Vec<&'static str>,
+    error_code: Vec<Option<&'a str>>,
+    record: Vec<Json<&'a UsageRecord>>,
+    team: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
-    fn of(r: &'a UsageRecord) -> Self {
+    fn of(batch: &[&'a UsageRecord]) -> Self {
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let text = |f: fn(&'a UsageRecord) -> &'a Option<String>| -> Vec<Option<&'a str>> {
+            batch.iter().map(|r| f(r).as_deref()).collect()
+        };
+        let tokens = |f: fn(&UsageRecord) -> Option<u64>| -> Vec<Option<i64>> {
+            batch.iter().map(|r| f(r).map(int)).collect()
+        };
         Self {
-            r,
-            created_at_ms: r.created_at.timestamp_millis(),
+            request_id: batch.iter().map(|r| r.request_id.as_str()).collect(),
+            created_at: batch.iter().map(|r| r.created_at).collect(),
+            created_at_ms: batch
+                .iter()
+                .map(|r| r.created_at.timestamp_millis())
+                .collect(),
+            key_name: batch.iter().map(|r| r.key_name.as_str()).collect(),
+            logical_model: text(|r| &r.logical_model),
+            provider: text(|r| &r.provider),
+            region: text(|r| &r.region),
+            jurisdiction: text(|r| &r.jurisdiction),
+            processing_scope: text(|r| &r.processing_scope),
             tokens: [
-                r.input_tokens,
-                r.cached_input_tokens,
-                r.cache_write_tokens,
-                r.output_tokens,
-                r.reasoning_tokens,
-            ]
-            .map(|t| t.map(int)),
-            latency_ms: int(r.latency_ms),
-            ttfb_ms: r.ttfb_ms.map(int),
-            status: i32::from(r.status),
-            usage_source: r.usage_source.as_str(),
-            pricing: r.pricing.as_str(),
-            outcome: r.outcome.as_str(),
-            record: Json(r),
+                tokens(|r| r.input_tokens),
+                tokens(|r| r.cached_input_tokens),
+                tokens(|r| r.cache_write_tokens),
+                tokens(|r| r.output_tokens),
+                tokens(|r| r.reasoning_tokens),
+            ],
+            usage_source: batch.iter().map(|r| r.usage_source.as_str()).collect(),
+            cost_usd: batch.iter().map(|r| r.cost_usd).collect(),
+            pricing: batch.iter().map(|r| r.pricing.as_str()).collect(),
+            latency_ms: batch.iter().map(|r| int(r.latency_ms)).collect(),
+            ttfb_ms: batch.iter().map(|r| r.ttfb_ms.map(int)).collect(),
+            status: batch.iter().map(|r| i32::from(r.status)).collect(),
+            outcome: batch.iter().map(|r| r.outcome.as_str()).collect(),
+            error_code: text(|r| &r.error_code),
+            record: batch.iter().map(|r| Json(*r)).collect(),
+            team: text(|r| &r.team),
         }
     }
 
+    /// The arrays in `INSERT`'s parameter order.
     fn params(&self) -> [&(dyn ToSql + Sync); 24] {
-        let r = self.r;
         [
-            &r.request_id,
-            &r.created_at,
+            &self.request_id,
+            &self.created_at,
             &self.created_at_ms,
-            &r.key_name,
-            &r.logical_model,
-            &r.provider,
-            &r.region,
-            &r.jurisdiction,
-            &r.processing_scope,
+            &self.key_name,
+            &self.logical_model,
+            &self.provider,
+            &self.region,
+            &self.jurisdiction,
+            &self.processing_scope,
             &self.tokens[0],
             &self.tokens[1],
             &self.tokens[2],
             &self.tokens[3],
             &self.tokens[4],
             &self.usage_source,
-            &r.cost_usd,
+            &self.cost_usd,
             &self.pricing,
             &self.latency_ms,
             &self.ttfb_ms,
             &self.status,
             &self.outcome,
-            &r.error_code,
+            &self.error_code,
             &self.record,
-            &r.team,
+            &self.team,
         ]
     }
 }

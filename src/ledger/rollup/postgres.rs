@@ -3,6 +3,8 @@
 //! lock), `rebuild-rollups`, and the aggregate query. Money is `NUMERIC`, summed exactly
 //! by PostgreSQL; counts are `BIGINT`, whose `SUM` is `NUMERIC` and cannot overflow.
 
+use std::collections::BTreeMap;
+
 use deadpool_postgres::Transaction;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -89,47 +91,58 @@ pub(in crate::ledger) struct Upserts {
 impl Upserts {
     pub(in crate::ledger) fn new() -> Self {
         Self {
-            hourly: query::upsert(&HOURLY, Dialect::Postgres),
-            daily: query::upsert(&DAILY, Dialect::Postgres),
+            hourly: query::upsert_arrays(&HOURLY),
+            daily: query::upsert_arrays(&DAILY),
         }
     }
 }
 
-/// One row's parameter values, owned so the pipelined statements can borrow them.
-struct RowParams<'a> {
-    key: &'a RollupKey,
-    ints: Vec<i64>,
-    money: [Decimal; 5],
-    maxima: [i64; 2],
+/// A tier's rows as one array per column, in `query::upsert_arrays`' parameter order.
+struct RowArrays<'a> {
+    start_ms: Vec<i64>,
+    dims: Vec<Vec<&'a str>>,
+    ints: Vec<Vec<i64>>,
+    money: [Vec<Decimal>; 5],
+    maxima: [Vec<i64>; 2],
 }
 
-impl<'a> RowParams<'a> {
-    fn of(key: &'a RollupKey, s: &Sums) -> Self {
+impl<'a> RowArrays<'a> {
+    fn of(tier: &Tier, rows: &'a BTreeMap<RollupKey, Sums>) -> Self {
         let int = |v: u64| i64::try_from(v.min(COUNT_MAX)).unwrap_or(i64::MAX);
-        Self {
-            key,
-            ints: columns::integers(s).into_iter().map(int).collect(),
-            money: s.money(),
-            maxima: [int(s.latency.max), int(s.ttfb.max)],
+        let text_dims: Vec<Dim> = tier
+            .dims
+            .iter()
+            .copied()
+            .filter(|d| d.column().is_some())
+            .collect();
+        let mut out = Self {
+            start_ms: Vec::with_capacity(rows.len()),
+            dims: vec![Vec::with_capacity(rows.len()); text_dims.len()],
+            ints: vec![Vec::with_capacity(rows.len()); columns::summed_integers().len()],
+            money: Default::default(),
+            maxima: Default::default(),
+        };
+        for (key, sums) in rows {
+            out.start_ms.push(key.start_ms);
+            for (column, d) in out.dims.iter_mut().zip(&text_dims) {
+                column.push(d.text(key).unwrap_or(""));
+            }
+            for (column, v) in out.ints.iter_mut().zip(columns::integers(sums)) {
+                column.push(int(v));
+            }
+            for (column, v) in out.money.iter_mut().zip(sums.money()) {
+                column.push(v);
+            }
+            for (column, v) in out.maxima.iter_mut().zip([sums.latency.max, sums.ttfb.max]) {
+                column.push(int(v));
+            }
         }
+        out
     }
 
-    fn params(&self, tier: &Tier) -> Vec<&(dyn ToSql + Sync)> {
-        let k = self.key;
-        let mut out: Vec<&(dyn ToSql + Sync)> = vec![&k.start_ms];
-        out.extend(tier.dims.iter().map(|d| -> &(dyn ToSql + Sync) {
-            match d {
-                Dim::Key => &k.key_name,
-                Dim::Team => &k.team,
-                Dim::Model => &k.logical_model,
-                Dim::Provider => &k.provider,
-                Dim::UpstreamModel => &k.upstream_model,
-                Dim::Jurisdiction => &k.jurisdiction,
-                Dim::Route => &k.route,
-                Dim::Outcome => &k.outcome,
-                Dim::Day | Dim::Hour => &k.start_ms,
-            }
-        }));
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut out: Vec<&(dyn ToSql + Sync)> = vec![&self.start_ms];
+        out.extend(self.dims.iter().map(|v| v as &(dyn ToSql + Sync)));
         out.extend(self.ints.iter().map(|v| v as &(dyn ToSql + Sync)));
         out.extend(self.money.iter().map(|v| v as &(dyn ToSql + Sync)));
         out.extend(self.maxima.iter().map(|v| v as &(dyn ToSql + Sync)));
@@ -137,8 +150,9 @@ impl<'a> RowParams<'a> {
     }
 }
 
-/// Add a batch's contributions to both tiers inside the caller's transaction, the
-/// statements pipelined over its connection, rows in key order (see `RollupBatch`).
+/// Add a batch's contributions to both tiers inside the caller's transaction: one
+/// statement per tier, rows in key order (see `RollupBatch`) so that two replicas'
+/// transactions lock them in the same order and cannot deadlock.
 pub(in crate::ledger) async fn write(
     tx: &Transaction<'_>,
     upserts: &Upserts,
@@ -148,11 +162,12 @@ pub(in crate::ledger) async fn write(
         (&upserts.hourly, &HOURLY, &batch.hourly),
         (&upserts.daily, &DAILY, &batch.daily),
     ] {
+        if rows.is_empty() {
+            continue;
+        }
         let stmt = tx.prepare_cached(sql).await?;
-        let values: Vec<RowParams<'_>> = rows.iter().map(|(k, s)| RowParams::of(k, s)).collect();
-        let params: Vec<Vec<&(dyn ToSql + Sync)>> = values.iter().map(|v| v.params(tier)).collect();
-        let upserts = params.iter().map(|p| tx.execute(&stmt, p));
-        futures_util::future::try_join_all(upserts).await?;
+        let arrays = RowArrays::of(tier, rows);
+        tx.execute(&stmt, &arrays.params()).await?;
     }
     Ok(())
 }

@@ -164,17 +164,55 @@ pub fn select(tier: &Tier, group_by: &[Dim], dialect: Dialect) -> String {
 /// saturate at `i64::MAX` (never overflowing into an error or a float); SQLite's femto
 /// part carries into the micros so it stays below 10^9.
 pub fn upsert(tier: &Tier, dialect: Dialect) -> String {
-    let keys = tier.key_columns();
-    let money = dialect.money_columns();
-    let maxima = columns::maxima();
-    let all: Vec<String> = keys
+    let params: Vec<String> = (1..=upsert_columns(tier, dialect).len())
+        .map(|n| dialect.param(n))
+        .collect();
+    upsert_from(tier, dialect, &format!("VALUES ({})", params.join(", ")))
+}
+
+/// PostgreSQL's upsert of many rows of `tier` in one statement: the same parameters as
+/// [`upsert`], each an array holding that column of every row. The rows must have
+/// distinct keys (one statement may not update a row twice).
+pub fn upsert_arrays(tier: &Tier) -> String {
+    let dialect = Dialect::Postgres;
+    // The column types in `upsert_columns` order: time, text dimensions, sums, maxima.
+    let types = std::iter::once("BIGINT")
+        .chain(
+            tier.dims
+                .iter()
+                .filter(|d| d.column().is_some())
+                .map(|_| "TEXT"),
+        )
+        .chain(columns::summed_integers().into_iter().map(|_| "BIGINT"))
+        .chain(dialect.money_columns().into_iter().map(|_| "NUMERIC"))
+        .chain(columns::maxima().into_iter().map(|_| "BIGINT"));
+    let arrays: Vec<String> = types
+        .enumerate()
+        .map(|(i, sql_type)| format!("${}::{sql_type}[]", i + 1))
+        .collect();
+    upsert_from(
+        tier,
+        dialect,
+        &format!("SELECT * FROM unnest({})", arrays.join(", ")),
+    )
+}
+
+/// Every column an upsert writes, in parameter order.
+fn upsert_columns(tier: &Tier, dialect: Dialect) -> Vec<String> {
+    tier.key_columns()
         .iter()
         .map(|c| (*c).to_owned())
         .chain(columns::summed_integers())
-        .chain(money.iter().cloned())
-        .chain(maxima.iter().cloned())
-        .collect();
-    let params: Vec<String> = (1..=all.len()).map(|n| dialect.param(n)).collect();
+        .chain(dialect.money_columns())
+        .chain(columns::maxima())
+        .collect()
+}
+
+/// `INSERT INTO <tier> (<columns>) <rows> ON CONFLICT (<key>) DO UPDATE SET <sums>`.
+fn upsert_from(tier: &Tier, dialect: Dialect, rows: &str) -> String {
+    let keys = tier.key_columns();
+    let maxima = columns::maxima();
+    let all = upsert_columns(tier, dialect);
     let t = tier.table;
     let add = |c: &str, headroom: &str, extra: &str| {
         format!(
@@ -205,9 +243,8 @@ pub fn upsert(tier: &Tier, dialect: Dialect) -> String {
         sets.push(format!("{c} = {greatest}({t}.{c}, excluded.{c})"));
     }
     format!(
-        "INSERT INTO {t} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        "INSERT INTO {t} ({}) {rows} ON CONFLICT ({}) DO UPDATE SET {}",
         all.join(", "),
-        params.join(", "),
         keys.join(", "),
         sets.join(", ")
     )
