@@ -51,6 +51,32 @@ pub fn plan(from_ms: i64, to_ms: i64, daily: bool) -> Vec<Segment> {
     out
 }
 
+/// Whether `[from_ms, to_ms)` has an end inside an hour, which records would answer.
+pub fn is_ragged(from_ms: i64, to_ms: i64) -> bool {
+    let (from, to) = (from_ms.clamp(-FAR_MS, FAR_MS), to_ms.clamp(-FAR_MS, FAR_MS));
+    from < to && (floor_to(from, HOUR_MS) != from || floor_to(to, HOUR_MS) != to)
+}
+
+/// The window widened to whole hours at each end whose ragged part lies before
+/// `oldest_record_ms`, the oldest record still stored: retention (or an operator) deleted
+/// the records there, so reading that part from records would count short, while the
+/// hourly rollup still holds the whole hour. Counting the edge's whole hour is the closest
+/// answer left; where nothing was deleted it is exact, since the hour then holds no
+/// records outside the window. `i64::MAX` stands for an empty table.
+pub fn widen_before(from_ms: i64, to_ms: i64, oldest_record_ms: i64) -> (i64, i64) {
+    let from = if from_ms < oldest_record_ms {
+        floor_to(from_ms.max(-FAR_MS), HOUR_MS)
+    } else {
+        from_ms
+    };
+    let to = if to_ms <= oldest_record_ms {
+        ceil_to(to_ms.min(FAR_MS), HOUR_MS)
+    } else {
+        to_ms
+    };
+    (from, to)
+}
+
 fn push(out: &mut Vec<Segment>, source: Source, from_ms: i64, to_ms: i64) {
     if from_ms < to_ms {
         out.push(Segment {
@@ -123,6 +149,35 @@ mod tests {
             "no whole hour inside: one range of records"
         );
         assert!(plan(7, 7, true).is_empty());
+    }
+
+    #[test]
+    fn edges_before_the_oldest_record_widen_to_whole_hours() {
+        let (from, to) = (5 * H + 10, 9 * H + 20);
+        assert_eq!(
+            widen_before(from, to, i64::MIN),
+            (from, to),
+            "nothing deleted"
+        );
+        assert_eq!(
+            widen_before(from, to, 5 * H + 10),
+            (from, to),
+            "from is kept"
+        );
+        assert_eq!(widen_before(from, to, 5 * H + 11), (5 * H, to));
+        assert_eq!(widen_before(from, to, 9 * H + 20), (5 * H, 10 * H));
+        assert_eq!(
+            widen_before(from, to, i64::MAX),
+            (5 * H, 10 * H),
+            "empty table"
+        );
+        assert_eq!(
+            widen_before(5 * H, 6 * H, i64::MAX),
+            (5 * H, 6 * H),
+            "aligned"
+        );
+        assert!(is_ragged(from, 9 * H) && is_ragged(5 * H, to));
+        assert!(!is_ragged(5 * H, 9 * H) && !is_ragged(i64::MIN, i64::MAX));
     }
 
     #[test]

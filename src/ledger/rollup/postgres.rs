@@ -309,7 +309,16 @@ pub(in crate::ledger) async fn usage(
     q: &UsageQuery,
 ) -> Result<Groups, LedgerError> {
     let mut groups = Groups::new();
-    for seg in q.plan() {
+    let oldest = if q.is_ragged() {
+        let row = tx
+            .query_one("SELECT MIN(created_at_ms) FROM requests", &[])
+            .await
+            .map_err(pg_err("read"))?;
+        row.get::<_, Option<i64>>(0).unwrap_or(i64::MAX)
+    } else {
+        i64::MIN
+    };
+    for seg in q.plan(oldest) {
         let tier = match seg.source {
             Source::Daily => &DAILY,
             Source::Hourly => &HOURLY,

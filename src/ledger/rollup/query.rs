@@ -35,9 +35,19 @@ pub type Groups = BTreeMap<Vec<GroupValue>, Sums>;
 impl UsageQuery {
     /// The sources that answer this query: the daily tier only when it keeps every
     /// dimension grouped by (the filters, key and model, it always keeps).
-    pub fn plan(&self) -> Vec<Segment> {
+    /// `oldest_record_ms` is the oldest record still stored (`i64::MAX` for none): a
+    /// ragged edge before it is read as its whole hour (see `plan::widen_before`). It is
+    /// only looked at when [`Self::is_ragged`].
+    pub fn plan(&self, oldest_record_ms: i64) -> Vec<Segment> {
         let daily = self.group_by.iter().all(|d| DAILY.has(*d));
-        plan::plan(self.from_ms, self.to_ms, daily)
+        let (from, to) = plan::widen_before(self.from_ms, self.to_ms, oldest_record_ms);
+        plan::plan(from, to, daily)
+    }
+
+    /// Whether the window has an edge inside an hour (so the plan depends on the oldest
+    /// record still stored).
+    pub fn is_ragged(&self) -> bool {
+        plan::is_ragged(self.from_ms, self.to_ms)
     }
 
     /// The group of an hourly contribution's key.

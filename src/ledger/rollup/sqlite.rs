@@ -290,7 +290,16 @@ pub(in crate::ledger) fn usage(
 ) -> Result<Groups, LedgerError> {
     let tx = conn.transaction().map_err(sql_err("read"))?;
     let mut groups = Groups::new();
-    for seg in q.plan() {
+    let oldest = if q.is_ragged() {
+        tx.query_row("SELECT MIN(created_at_ms) FROM requests", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .map_err(sql_err("read"))?
+        .unwrap_or(i64::MAX)
+    } else {
+        i64::MIN
+    };
+    for seg in q.plan(oldest) {
         match seg.source {
             Source::Daily => tier_rows(&tx, &DAILY, q, seg.from_ms, seg.to_ms, &mut groups)?,
             Source::Hourly => tier_rows(&tx, &HOURLY, q, seg.from_ms, seg.to_ms, &mut groups)?,

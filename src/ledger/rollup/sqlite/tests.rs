@@ -188,6 +188,57 @@ async fn ragged_edges_come_from_records_and_whole_hours_from_rollups() {
     assert_eq!(q(h + 1, 2 * h + 6), 1, "inside the hours: records only");
 }
 
+#[tokio::test]
+async fn a_ragged_edge_whose_records_retention_deleted_counts_its_whole_hour() {
+    let (_dir, path, sink) = sink();
+    let at = |ms: i64, id: &str| {
+        let mut r = full(id);
+        r.created_at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        r
+    };
+    let h = HOUR_MS;
+    sink.write_batch(&[
+        at(h + 5, "early"),
+        at(h + 50, "later"),
+        at(2 * h + 5, "kept"),
+        at(3 * h + 10, "late"),
+    ])
+    .await
+    .unwrap();
+    drop(sink);
+    let requests = |from_ms, to_ms| {
+        total(
+            &path,
+            &UsageQuery {
+                from_ms,
+                to_ms,
+                ..UsageQuery::default()
+            },
+        )
+        .requests
+    };
+    assert_eq!(
+        requests(h + 10, 4 * h),
+        3,
+        "before retention: records answer"
+    );
+    // Retention deletes the oldest records; the hourly rollup keeps their hour.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM requests WHERE created_at_ms < ?1", [2 * h])
+        .unwrap();
+    assert_eq!(
+        requests(h + 10, 4 * h),
+        4,
+        "the edge's hour, whole: not 1 (the records left in it)"
+    );
+    assert_eq!(
+        requests(h + 10, h + 20),
+        2,
+        "both ends before the oldest record"
+    );
+    assert_eq!(requests(2 * h + 6, 4 * h), 1, "an edge after it is exact");
+}
+
 #[test]
 fn readers_know_which_schema_version_brought_rollups() {
     use crate::ledger::rollup::introduced_by;
