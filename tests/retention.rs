@@ -135,6 +135,12 @@ async fn a_gateway_keeps_serving_while_retention_deletes_old_records() {
     let done = retention.wait_for(|p| p.sweeps >= 1).await;
     assert!(during >= 1, "no request was answered while deleting");
     assert_eq!(done.deleted, 40_000);
+    let metrics = tollgate::telemetry::metrics::render(app.state().metrics.as_ref().unwrap());
+    assert!(
+        metrics.contains("tollgate_ledger_retention_deleted_total 40000\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tollgate_ledger_retention_last_success_timestamp_seconds "));
 
     app.shutdown().await.unwrap();
     let expected: BTreeSet<String> = recent

@@ -10,6 +10,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rust_decimal::prelude::ToPrimitive;
 
+use crate::ledger::retention;
 use crate::ledger::{PricingStatus, UsageRecord, UsageSource};
 
 /// Requests finished, by model, provider, jurisdiction and status class.
@@ -129,6 +130,23 @@ fn install_recorder() -> Option<PrometheusHandle> {
     describe_counter!(
         LEDGER_DROPPED_TOTAL,
         "Records dropped because the ledger queue was full or its writer had stopped"
+    );
+    describe_counter!(
+        retention::DELETED_TOTAL,
+        "Ledger records deleted by ledger.retention, row by row"
+    );
+    describe_counter!(
+        retention::PARTITIONS_DROPPED_TOTAL,
+        "Monthly PostgreSQL ledger partitions dropped whole by ledger.retention"
+    );
+    describe_counter!(
+        retention::FAILURES_TOTAL,
+        "Ledger retention runs that failed (each is retried at the next run)"
+    );
+    describe_gauge!(
+        retention::LAST_SUCCESS,
+        Unit::Seconds,
+        "When the last ledger retention run finished without error (Unix time)"
     );
     describe_histogram!(
         OVERHEAD,

@@ -28,6 +28,13 @@ pub const BATCH: u64 = 5_000;
 /// The shortest pause between two delete batches.
 const MIN_PAUSE: Duration = Duration::from_millis(20);
 
+/// Metrics the task updates (described by `telemetry::metrics`, which names them here
+/// so that the ledger needs nothing from telemetry).
+pub const DELETED_TOTAL: &str = "tollgate_ledger_retention_deleted_total";
+pub const PARTITIONS_DROPPED_TOTAL: &str = "tollgate_ledger_retention_partitions_dropped_total";
+pub const FAILURES_TOTAL: &str = "tollgate_ledger_retention_failures_total";
+pub const LAST_SUCCESS: &str = "tollgate_ledger_retention_last_success_timestamp_seconds";
+
 /// The wall clock the cutoff is computed from (the gateway's, so tests can pin it).
 pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -144,6 +151,9 @@ impl Worker {
             let before = *self.progress.borrow();
             let result = self.sweep(plan).await;
             let after = *self.progress.borrow();
+            metrics::counter!(DELETED_TOTAL).increment(after.deleted - before.deleted);
+            metrics::counter!(PARTITIONS_DROPPED_TOTAL)
+                .increment(after.dropped_partitions - before.dropped_partitions);
             if after != before {
                 tracing::info!(
                     deleted = after.deleted - before.deleted,
@@ -152,9 +162,12 @@ impl Worker {
                 );
             }
             match result {
-                Ok(()) => {}
+                Ok(()) => {
+                    metrics::gauge!(LAST_SUCCESS).set(now.timestamp() as f64);
+                }
                 Err(Halt::Stopped) => return,
                 Err(Halt::Failed(e)) => {
+                    metrics::counter!(FAILURES_TOTAL).increment(1);
                     tracing::warn!(error = %e, "ledger retention run failed; retried at the next run");
                 }
             }
