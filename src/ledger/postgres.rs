@@ -29,7 +29,7 @@ use tokio_postgres::IsolationLevel;
 use super::rollup::postgres::Upserts;
 use super::rollup::query::{Groups, UsageQuery};
 use super::rollup::{self, RebuildReport, RollupBatch};
-use super::scan::Filter;
+use super::scan::{page_sql, Filter, PageParams, PageValue};
 use super::{LedgerError, LedgerSink, UsageRecord};
 
 /// Schema migrations; entry `n` takes the stored version from `n` to `n + 1`. Append only.
@@ -89,13 +89,6 @@ const INSERT: &str = "INSERT INTO requests (
         $21::TEXT[], $22::TEXT[], $23::JSON[], $24::TEXT[])
     ON CONFLICT (request_id, created_at_ms) DO NOTHING
     RETURNING request_id, created_at_ms";
-
-const SELECT_PAGE: &str = "SELECT record FROM requests
-    WHERE created_at_ms >= $1 AND created_at_ms < $2
-      AND ($3::TEXT IS NULL OR key_name = $3) AND ($4::TEXT IS NULL OR logical_model = $4)
-      AND ($5::BIGINT IS NULL OR created_at_ms < $5 OR (created_at_ms = $5 AND request_id < $6))
-    ORDER BY created_at_ms DESC, request_id DESC
-    LIMIT $7";
 
 /// Connections a replica keeps to the ledger database: one writer and a few readers.
 const POOL_SIZE: usize = 4;
@@ -293,23 +286,20 @@ impl PostgresLedger {
         fetch: i64,
     ) -> Result<Vec<UsageRecord>, LedgerError> {
         let client = self.client().await?;
-        let (from, to) = filter.bounds_ms();
-        let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(at), Some(id)));
-        let rows = client
-            .query(
-                SELECT_PAGE,
-                &[
-                    &from,
-                    &to,
-                    &filter.key_name,
-                    &filter.logical_model,
-                    &at,
-                    &id,
-                    &fetch,
-                ],
-            )
-            .await
-            .map_err(pg_err("read"))?;
+        let p = PageParams::of(filter, cursor.as_ref(), fetch);
+        let sql = page_sql("SELECT record", &p, |n| format!("${n}"));
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_err("read"))?;
+        let values: Vec<&(dyn ToSql + Sync)> = p
+            .values()
+            .into_iter()
+            .map(|v| -> &(dyn ToSql + Sync) {
+                match v {
+                    PageValue::Int(i) => i,
+                    PageValue::Text(t) => t,
+                }
+            })
+            .collect();
+        let rows = client.query(&stmt, &values).await.map_err(pg_err("read"))?;
         rows.iter().map(decode).collect()
     }
 }

@@ -126,12 +126,88 @@ pub fn fold<A>(
     Ok(acc)
 }
 
-const SELECT_PAGE: &str = "SELECT * FROM requests
-    WHERE created_at_ms >= ?1 AND created_at_ms < ?2
-      AND (?3 IS NULL OR key_name = ?3) AND (?4 IS NULL OR logical_model = ?4)
-      AND (?5 IS NULL OR created_at_ms < ?5 OR (created_at_ms = ?5 AND request_id < ?6))
-    ORDER BY created_at_ms DESC, request_id DESC
-    LIMIT ?7";
+/// The newest-first page query over `requests`, written for the filters at hand so the
+/// database walks one index range and stops after `LIMIT` rows: a fixed text with
+/// `(? IS NULL OR column = ?)` terms would keep it from using the key or model index, and a
+/// cursor tested row by row would make page N walk every row of the pages before it. The
+/// cursor instead becomes the range's upper bound (only rows sharing its millisecond are
+/// tested one by one). `param(n)` writes placeholder `n`; parameters are bound in
+/// [`PageParams::values`] order.
+pub fn page_sql(select: &str, p: &PageParams<'_>, param: fn(usize) -> String) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        param(n)
+    };
+    let mut sql = format!(
+        "{select} FROM requests WHERE created_at_ms >= {} AND created_at_ms < {}",
+        next(),
+        next()
+    );
+    if p.cursor.is_some() {
+        let (at, id) = (next(), next());
+        sql += &format!(" AND (created_at_ms < {at} OR request_id < {id})");
+    }
+    if p.key_name.is_some() {
+        sql += &format!(" AND key_name = {}", next());
+    }
+    if p.logical_model.is_some() {
+        sql += &format!(" AND logical_model = {}", next());
+    }
+    sql += &format!(
+        " ORDER BY created_at_ms DESC, request_id DESC LIMIT {}",
+        next()
+    );
+    sql
+}
+
+/// The values of one page query: the filter's window narrowed by the cursor.
+#[derive(Debug, Clone)]
+pub struct PageParams<'a> {
+    pub from_ms: i64,
+    /// Exclusive; at most one past the cursor's millisecond.
+    pub to_ms: i64,
+    pub cursor: Option<(i64, &'a String)>,
+    pub key_name: Option<&'a String>,
+    pub logical_model: Option<&'a String>,
+    pub fetch: i64,
+}
+
+impl<'a> PageParams<'a> {
+    pub fn of(filter: &'a Filter, cursor: Option<&'a (i64, String)>, fetch: i64) -> Self {
+        let (from_ms, to_ms) = filter.bounds_ms();
+        let cursor = cursor.map(|(at, id)| (*at, id));
+        Self {
+            from_ms,
+            to_ms: cursor.map_or(to_ms, |(at, _)| to_ms.min(at.saturating_add(1))),
+            cursor,
+            key_name: filter.key_name.as_ref(),
+            logical_model: filter.logical_model.as_ref(),
+            fetch,
+        }
+    }
+}
+
+/// One bound value of a page query (both backends bind these).
+#[derive(Debug, Clone, Copy)]
+pub enum PageValue<'a> {
+    Int(&'a i64),
+    Text(&'a String),
+}
+
+impl<'a> PageParams<'a> {
+    /// The values in [`page_sql`]'s placeholder order.
+    pub fn values(&'a self) -> Vec<PageValue<'a>> {
+        let mut out = vec![PageValue::Int(&self.from_ms), PageValue::Int(&self.to_ms)];
+        if let Some((at, id)) = &self.cursor {
+            out.extend([PageValue::Int(at), PageValue::Text(id)]);
+        }
+        out.extend(self.key_name.map(PageValue::Text));
+        out.extend(self.logical_model.map(PageValue::Text));
+        out.push(PageValue::Int(&self.fetch));
+        out
+    }
+}
 
 /// Up to `fetch` records matching `filter`, newest first, strictly before `cursor`
 /// (`created_at_ms`, `request_id`) when given. Blocking.
@@ -142,20 +218,20 @@ pub fn page(
     fetch: i64,
 ) -> Result<Vec<UsageRecord>, LedgerError> {
     let conn = open(path)?;
-    let (from, to) = filter.bounds_ms();
-    let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(at), Some(id)));
-    let mut stmt = conn.prepare(SELECT_PAGE).map_err(sql_err("read"))?;
-    let mut rows = stmt
-        .query(rusqlite::params![
-            from,
-            to,
-            filter.key_name,
-            filter.logical_model,
-            at,
-            id,
-            fetch
-        ])
-        .map_err(sql_err("read"))?;
+    let p = PageParams::of(filter, cursor.as_ref(), fetch);
+    let sql = page_sql("SELECT *", &p, |n| format!("?{n}"));
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err("read"))?;
+    let values: Vec<&dyn rusqlite::ToSql> = p
+        .values()
+        .into_iter()
+        .map(|v| -> &dyn rusqlite::ToSql {
+            match v {
+                PageValue::Int(i) => i,
+                PageValue::Text(t) => t,
+            }
+        })
+        .collect();
+    let mut rows = stmt.query(values.as_slice()).map_err(sql_err("read"))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err("read"))? {
         out.push(decode(row)?);

@@ -72,6 +72,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE requests ADD COLUMN output_verifiable INTEGER;
 ",
     super::rollup::sqlite::ROLLUPS,
+    // Aggregates come from the rollups now; what still reads records by key or model
+    // (request listing, export) walks one of these ranges newest first.
+    "
+    DROP INDEX requests_key_name;
+    DROP INDEX requests_logical_model;
+    DROP INDEX requests_provider;
+    CREATE INDEX requests_key_time ON requests (key_name, created_at_ms);
+    CREATE INDEX requests_model_time ON requests (logical_model, created_at_ms);
+",
 ];
 
 // OR IGNORE: a duplicate request id must not wedge the writer on a batch that can

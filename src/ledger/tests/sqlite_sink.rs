@@ -6,6 +6,8 @@ use chrono::{DateTime, Timelike};
 use rusqlite::Connection;
 
 use super::{bare, full, opts, HOUR};
+use crate::ledger::scan::Filter;
+use crate::ledger::sqlite::SqliteSink;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions};
 
 fn count(path: &Path) -> i64 {
@@ -129,7 +131,7 @@ async fn columns_hold_exact_text_and_the_schema_is_versioned_and_indexed() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -146,9 +148,8 @@ async fn columns_hold_exact_text_and_the_schema_is_versioned_and_indexed() {
         indexes,
         [
             "requests_created_at_ms",
-            "requests_key_name",
-            "requests_logical_model",
-            "requests_provider"
+            "requests_key_time",
+            "requests_model_time",
         ]
     );
 }
@@ -181,7 +182,7 @@ async fn a_file_from_a_newer_schema_is_refused() {
         opened,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 3,
+            supported: 4,
             ..
         })
     ));
@@ -221,4 +222,56 @@ async fn a_version_1_file_gains_the_audit_columns_and_keeps_its_records() {
     let old = ledger.find("old").await.unwrap().unwrap();
     assert_eq!(old.audit, crate::ledger::PriceAudit::default());
     writer.shutdown().await.unwrap();
+}
+
+/// What SQLite plans for one page query, one line per step.
+fn page_plan(path: &std::path::Path, filter: &Filter, cursor: Option<(i64, String)>) -> String {
+    use crate::ledger::scan::{page_sql, PageParams};
+    let conn = Connection::open(path).unwrap();
+    let p = PageParams::of(filter, cursor.as_ref(), 100);
+    let sql = page_sql("SELECT *", &p, |n| format!("?{n}"));
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let n = stmt.parameter_count();
+    let nulls: Vec<Option<i64>> = vec![None; n];
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn request_pages_walk_one_index_range_bounded_by_the_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    drop(SqliteSink::open(&path).unwrap());
+    let by_key = Filter {
+        key_name: Some("k".into()),
+        ..Filter::default()
+    };
+    let plan = page_plan(&path, &by_key, Some((5, "id".into())));
+    assert!(
+        plan.contains("requests_key_time (key_name=? AND created_at_ms>? AND created_at_ms<?)"),
+        "{plan}"
+    );
+    let by_model = Filter {
+        logical_model: Some("m".into()),
+        ..Filter::default()
+    };
+    let plan = page_plan(&path, &by_model, None);
+    assert!(
+        plan.contains("requests_model_time (logical_model=?"),
+        "{plan}"
+    );
+    let plan = page_plan(&path, &Filter::default(), Some((5, "id".into())));
+    assert!(
+        plan.contains("requests_created_at_ms (created_at_ms>? AND created_at_ms<?)"),
+        "the cursor bounds the range: {plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "{plan}");
+    let cursor = (5, "id".to_owned());
+    let p = crate::ledger::scan::PageParams::of(&by_key, Some(&cursor), 10);
+    assert_eq!(
+        p.to_ms, 6,
+        "rows newer than the cursor's millisecond are not walked"
+    );
 }
