@@ -8,14 +8,14 @@ use std::time::Duration;
 use axum::response::Response;
 
 use super::answer::call;
-use super::chat::open_stream;
+use super::relay::open_stream;
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::estimate::{prompt_estimate, TokenizerKind};
-use crate::metering::finalize::{RequestFacts, ServedBy};
+use crate::metering::facts::{RequestFacts, ServedBy};
 use crate::providers::{adapter_for, Target};
 use crate::routing::Candidate;
 use crate::upstream::AttemptError;
@@ -95,7 +95,7 @@ pub async fn run(
     }
     Err(match (last_error, quota_refusal) {
         (Some((provider_id, e)), _) => client_error(&provider_id, e),
-        (None, Some(refusal)) => super::chat::refused(refusal),
+        (None, Some(refusal)) => super::refused(refusal),
         (None, None) => nothing_available(app, plan),
     })
 }
