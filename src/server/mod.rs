@@ -159,7 +159,7 @@ pub async fn serve(
 /// Facts of a request that just arrived.
 fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
     RequestFacts {
-        request_id: format!("tg-{}", uuid::Uuid::now_v7().simple()),
+        request_id: crate::request_id::new(),
         created_at: (app.clock)(),
         started: tokio::time::Instant::now(),
         key_name: String::new(),
