@@ -41,6 +41,7 @@ pub async fn run(
     let max_attempts = app.settings.max_attempts;
     let mut last_error: Option<(String, AttemptError)> = None;
     let mut quota_refusal: Option<LimitRefusal> = None;
+    let mut delays = app.router.backoff();
     // Pass over the candidates repeatedly (a single-offer model is retried in place)
     // until attempts run out or a whole pass finds nothing it may try.
     'passes: loop {
@@ -70,7 +71,8 @@ pub async fn run(
                 continue;
             }
             if facts.attempts > 0 {
-                tokio::time::sleep(app.router.backoff(facts.attempts)).await;
+                let delay = delays.next().unwrap_or(app.settings.routing.max_backoff);
+                tokio::time::sleep(delay).await;
             }
             tried_in_pass = true;
             match attempt(app, plan, candidate.offer, facts).await {
