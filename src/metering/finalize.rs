@@ -17,7 +17,6 @@ use crate::ledger::{Ledger, Outcome, UsageRecord, UsageSource};
 use crate::limits::Limits;
 use crate::pricing::PriceBook;
 use crate::routing::Router;
-use crate::telemetry::metrics;
 
 use super::facts::{Priced, RequestFacts};
 
@@ -151,7 +150,13 @@ impl Meter {
         };
         self.audit.annotate(&self.prices, facts, &mut record);
         let series = facts.slot.and_then(|(m, o)| self.series.get(m, o));
-        metrics::record_request(&record, latency, ending.ttfb, ending.upstream_time, series);
+        crate::telemetry::series::record_request(
+            &record,
+            latency,
+            ending.ttfb,
+            ending.upstream_time,
+            series,
+        );
         if let (Outcome::Completed, Some((model, offer)), Some(output)) =
             (ending.outcome, facts.slot, record.output_tokens)
         {
