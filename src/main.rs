@@ -187,7 +187,7 @@ struct PricesArgs {
     /// Reasoning tokens (part of --output).
     #[arg(long, default_value_t = 0)]
     reasoning: u64,
-    /// Price at this RFC 3339 instant instead of now.
+    /// Price at this RFC 3339 instant (or a UTC date's midnight) instead of now.
     #[arg(long)]
     at: Option<String>,
     /// Mark which offers this key's residency policy allows.
@@ -236,7 +236,7 @@ struct RepriceArgs {
     /// From this date or RFC 3339 instant (inclusive).
     #[arg(long)]
     from: Option<String>,
-    /// To this date or RFC 3339 instant (exclusive).
+    /// End: an RFC 3339 instant (exclusive), or a UTC date meaning the end of that day.
     #[arg(long)]
     to: Option<String>,
     /// Only this key's records.
@@ -376,12 +376,8 @@ fn prices(action: Option<PricesAction>, args: &PricesArgs) -> anyhow::Result<()>
         }
         None => {
             let settings = tollgate::load_settings(&args.config)?;
-            let at = match &args.at {
-                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-                    .with_context(|| format!("--at {text:?}: expected RFC 3339"))?
-                    .to_utc(),
-                None => chrono::Utc::now(),
-            };
+            let at = cli_instant("at", args.at.as_deref(), tollgate::instant::Bound::Start)?
+                .unwrap_or_else(chrono::Utc::now);
             let json = match args.format.as_str() {
                 "table" => false,
                 "json" => true,
@@ -420,20 +416,12 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
     };
     let runtime = cli_runtime()?;
     let ledger = runtime.block_on(cli_ledger(args.ledger.clone(), args.config.as_deref()))?;
-    let instant = |name: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|t| {
-                tollgate::pricing::commands::parse_instant(t).with_context(|| {
-                    format!("--{name} {t:?}: expected a date (2025-03-01) or RFC 3339 instant")
-                })
-            })
-            .transpose()
-    };
+    use tollgate::instant::Bound;
     let opts = commands::RepriceOptions {
         ledger,
         filter: tollgate::ledger::scan::Filter {
-            from: instant("from", &args.from)?,
-            to: instant("to", &args.to)?,
+            from: cli_instant("from", args.from.as_deref(), Bound::Start)?,
+            to: cli_instant("to", args.to.as_deref(), Bound::End)?,
             key_name: args.key.clone(),
             logical_model: args.model.clone(),
         },
@@ -444,19 +432,28 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `--from`/`--to`/`--at` value, read by the same rule as the admin API's.
+fn cli_instant(
+    name: &str,
+    text: Option<&str>,
+    bound: tollgate::instant::Bound,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    text.map(|t| {
+        tollgate::instant::parse(t, bound)
+            .with_context(|| format!("--{name} {t:?}: use {}", tollgate::instant::EXPECTED))
+    })
+    .transpose()
+}
+
 fn ledger(action: LedgerAction) -> anyhow::Result<()> {
     match action {
         LedgerAction::Seed(args) => ledger_seed(&args)?,
         LedgerAction::RebuildRollups(args) => {
-            let from = args
-                .from
-                .as_deref()
-                .map(|t| {
-                    tollgate::pricing::commands::parse_instant(t).with_context(|| {
-                        format!("--from {t:?}: expected a date (2026-03-01) or RFC 3339 instant")
-                    })
-                })
-                .transpose()?;
+            let from = cli_instant(
+                "from",
+                args.from.as_deref(),
+                tollgate::instant::Bound::Start,
+            )?;
             let report = cli_runtime()?.block_on(async {
                 let ledger = cli_ledger(args.ledger, args.config.as_deref()).await?;
                 if let tollgate::ledger::LedgerStore::Sqlite(path) = &ledger {

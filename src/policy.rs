@@ -15,6 +15,7 @@ use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::api::error::{ErrorCode, GatewayError};
+use crate::config::residency;
 use crate::config::{ModelSettings, ProviderSettings, ResidencyPolicy, Settings};
 
 /// Why an offer was removed: a closed set, used as a metric label.
@@ -120,14 +121,12 @@ fn requested_jurisdictions(headers: &HeaderMap) -> Result<Option<BTreeSet<String
         return Ok(None);
     };
     let text = raw.to_str().map_err(|_| bad_header())?;
-    let list: BTreeSet<String> = text
+    let list = text
         .split(',')
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let valid =
-        |j: &String| (j.len() == 2 && j.bytes().all(|b| b.is_ascii_uppercase())) || j == "GLOBAL";
-    if list.is_empty() || !list.iter().all(valid) {
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| residency::jurisdiction(s).ok_or_else(bad_header))
+        .collect::<Result<BTreeSet<String>, _>>()?;
+    if list.is_empty() {
         return Err(bad_header());
     }
     Ok(Some(list))

@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use backon::BackoffBuilder as _;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use rust_decimal::Decimal;
@@ -268,13 +269,14 @@ impl Router {
         }
     }
 
-    /// Delay before attempt number `attempt` (1 = the first retry): exponential, capped.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.settings
-            .retry_backoff
-            .saturating_mul(factor)
-            .min(self.settings.max_backoff)
+    /// The delays before each retry of one request, first retry first: `retry_backoff`,
+    /// doubling up to `max_backoff`, without end (the attempt loop decides when to stop).
+    pub fn backoff(&self) -> impl Iterator<Item = Duration> {
+        backon::ExponentialBuilder::new()
+            .with_min_delay(self.settings.retry_backoff)
+            .with_max_delay(self.settings.max_backoff)
+            .without_max_times()
+            .build()
     }
 
     /// Milliseconds of `retry-after` left for `offer` (for a 429 when nothing else is left).

@@ -107,6 +107,51 @@ fn dec(v: &Value) -> Decimal {
     Decimal::from_str(v.as_str().unwrap()).unwrap()
 }
 
+/// One rule for `to` on every admin endpoint (`tollgate::instant`): a bare date includes
+/// that whole day, an RFC 3339 instant is exclusive. Regression: `/admin/savings?to=D`
+/// used to stop at D's midnight while `/admin/usage?to=D` included day D.
+#[tokio::test]
+async fn usage_and_savings_read_to_by_the_same_rule() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-08-01T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let gw = start_gateway_at(&demo_with_eu_key(), Some(at)).await;
+    let resp = Gateway::client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .json(&chat_body("deepseek-r1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // (window, whether the request at 2026-08-01T12:00:00Z is inside it)
+    let windows = [
+        ("from=2026-08-01&to=2026-08-01", true),
+        ("from=2026-07-31&to=2026-08-01", true),
+        ("from=2026-07-31&to=2026-07-31", false),
+        ("from=2026-08-01T00:00:00Z&to=2026-08-01T12:00:00Z", false),
+        ("from=2026-08-01T00:00:00Z&to=2026-08-01T13:00:00Z", true),
+        ("from=2026-08-01T12:00:00Z&to=2026-08-02", true),
+    ];
+    for (window, inside) in windows {
+        let usage: Value =
+            serde_json::from_str(&admin_get(&gw, &format!("/admin/usage?{window}")).await).unwrap();
+        assert_eq!(
+            usage["totals"]["requests"],
+            json!(u64::from(inside)),
+            "usage {window}: {usage}"
+        );
+        let savings: Value =
+            serde_json::from_str(&admin_get(&gw, &format!("/admin/savings?{window}")).await)
+                .unwrap();
+        let models = savings["models"].as_array().unwrap();
+        assert_eq!(!models.is_empty(), inside, "savings {window}: {savings}");
+        if inside {
+            assert_eq!(savings["to"], usage["to"], "{window}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
     let at = chrono::DateTime::parse_from_rfc3339("2026-08-01T12:00:00Z")

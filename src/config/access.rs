@@ -9,7 +9,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::validate::Scope;
+use super::residency::{self, Scope, JURISDICTION_EXPECTED};
 
 /// `[policy]` and a key's `residency`: where a key's prompts may go.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -241,15 +241,14 @@ pub(super) type Push<'a> = &'a mut dyn FnMut(String, String);
 fn jurisdiction_set(path: &str, list: &[String], push: Push<'_>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (i, j) in list.iter().enumerate() {
-        let up = j.trim().to_ascii_uppercase();
-        let ok = (up.len() == 2 && up.bytes().all(|b| b.is_ascii_uppercase())) || up == "GLOBAL";
-        if ok {
-            out.insert(up);
-        } else {
-            push(
+        match residency::jurisdiction(j) {
+            Some(up) => {
+                out.insert(up);
+            }
+            None => push(
                 format!("{path}[{i}]"),
-                format!("{j:?} is not a jurisdiction; expected EU, US, CN, GLOBAL or an ISO 3166 country code"),
-            );
+                format!("{j:?} is not a jurisdiction; expected {JURISDICTION_EXPECTED}"),
+            ),
         }
     }
     out

@@ -10,6 +10,7 @@ pub mod comparison;
 pub mod edge;
 pub mod limits;
 pub mod metering;
+pub mod residency;
 pub mod retention;
 pub mod secret;
 pub mod urls;
@@ -23,9 +24,10 @@ pub use access::{
     Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
 pub use comparison::ComparisonGroup;
+pub use residency::{Residency, Scope};
 pub use validate::{
     validate, KeySettings, LogFormat, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
-    Residency, Scope, Settings,
+    Settings,
 };
 
 /// Everything wrong with a configuration, each problem with its dotted key path.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::access::{
     self, Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
+use super::residency::{self, Residency, Scope, JURISDICTION_EXPECTED};
 use super::secret::{self, Secret};
 use super::{ConfigError, RawConfig, RawProvider};
 use crate::pricing::PriceBook;
@@ -123,48 +124,6 @@ impl ProviderKind {
             .find(|(_, k)| *k == self)
             .map_or("unknown", |(n, _)| n)
     }
-}
-
-/// Where an upstream processes prompts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// Within the region's own geography.
-    Regional,
-    /// Within a multi-country data zone (e.g. Azure's EU or US data zone).
-    Datazone,
-    /// Anywhere the provider runs the model.
-    Global,
-}
-
-impl Scope {
-    /// Parse the config spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "regional" => Some(Scope::Regional),
-            "datazone" => Some(Scope::Datazone),
-            "global" => Some(Scope::Global),
-            _ => None,
-        }
-    }
-
-    /// The config and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Regional => "regional",
-            Scope::Datazone => "datazone",
-            Scope::Global => "global",
-        }
-    }
-}
-
-/// A provider entry's declared data residency.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Residency {
-    /// e.g. `azure:swedencentral`.
-    pub region: String,
-    /// `EU`, `US`, `CN`, `GLOBAL` or an ISO 3166 country code.
-    pub jurisdiction: String,
-    pub scope: Scope,
 }
 
 /// One upstream endpoint/account.
@@ -459,12 +418,14 @@ fn validate_provider(
             ),
         );
     }
-    let jurisdiction = rp.jurisdiction.trim().to_ascii_uppercase();
-    let is_code = jurisdiction.len() == 2 && jurisdiction.bytes().all(|b| b.is_ascii_uppercase());
-    if !(is_code || jurisdiction == "GLOBAL") {
+    let jurisdiction = residency::jurisdiction(&rp.jurisdiction);
+    if jurisdiction.is_none() {
         p.push(
             &format!("{path}.jurisdiction"),
-            format!("{:?} is not a jurisdiction; expected EU, US, CN, GLOBAL or an ISO 3166 country code", rp.jurisdiction),
+            format!(
+                "{:?} is not a jurisdiction; expected {JURISDICTION_EXPECTED}",
+                rp.jurisdiction
+            ),
         );
     }
     if rp.region.trim().is_empty() {
@@ -552,7 +513,8 @@ fn validate_provider(
         api_version: rp.api_version.clone(),
         residency: Residency {
             region: rp.region.clone(),
-            jurisdiction,
+            // A refused spelling is already a problem; the settings are never used.
+            jurisdiction: jurisdiction.unwrap_or_else(|| rp.jurisdiction.clone()),
             scope: scope.unwrap_or(Scope::Global),
         },
         mock_flavor,

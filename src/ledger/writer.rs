@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::BackoffBuilder as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
@@ -141,7 +142,11 @@ impl<S: LedgerSink> Writer<S> {
         waiters: &mut Vec<Waiter>,
     ) -> Result<(), LedgerError> {
         let mut attempt: u32 = 0;
-        let mut backoff = FIRST_BACKOFF;
+        let mut delays = backon::ExponentialBuilder::new()
+            .with_min_delay(FIRST_BACKOFF)
+            .with_max_delay(MAX_BACKOFF)
+            .without_max_times()
+            .build();
         loop {
             attempt += 1;
             let result = if batch.is_empty() {
@@ -182,11 +187,11 @@ impl<S: LedgerSink> Writer<S> {
                 tracing::error!(error = %e, records = batch.len(), %request_ids, "ledger batch lost at shutdown");
                 return Err(e);
             }
+            let delay = delays.next().unwrap_or(MAX_BACKOFF);
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep(delay) => {}
                 () = stop_requested(&mut self.stop) => self.begin_close(),
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }

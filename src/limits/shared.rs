@@ -27,22 +27,6 @@ pub(super) struct Backend {
     pub(super) on_budget_error: OnRedisError,
 }
 
-/// The Redis client for `settings`: TLS for a `rediss://` URL, trusting the
-/// configured CA file instead of the built-in roots when there is one.
-pub(super) fn client(settings: &SharedLimitsSettings) -> Result<redis::Client, redis::RedisError> {
-    let url = settings.redis_url.expose();
-    match &settings.redis_ca_pem {
-        Some(pem) => redis::Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.clone()),
-            },
-        ),
-        None => redis::Client::open(url),
-    }
-}
-
 impl Backend {
     pub(super) fn connect(settings: &SharedLimitsSettings) -> Result<Self, redis::RedisError> {
         Ok(Self {

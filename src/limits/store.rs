@@ -92,7 +92,7 @@ impl Store {
     /// `on_redis_error`) and start the charge task, which ends when every `Store`
     /// clone is dropped. Needs a tokio runtime.
     pub(super) fn connect(settings: &SharedLimitsSettings) -> Result<Self, RedisError> {
-        let client = super::shared::client(settings)?;
+        let client = client(settings)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
@@ -260,6 +260,22 @@ async fn apply_charges(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Charg
 fn lost(e: &RedisError) {
     crate::telemetry::metrics::record_limits_backend_error(false);
     tracing::error!(error = %e, "could not charge a request to the shared limits in Redis; its use went uncounted");
+}
+
+/// The Redis client for `settings`: TLS for a `rediss://` URL, trusting the
+/// configured CA file instead of the built-in roots when there is one.
+fn client(settings: &SharedLimitsSettings) -> Result<redis::Client, redis::RedisError> {
+    let url = settings.redis_url.expose();
+    match &settings.redis_ca_pem {
+        Some(pem) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        ),
+        None => redis::Client::open(url),
+    }
 }
 
 #[cfg(test)]

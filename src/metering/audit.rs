@@ -8,7 +8,7 @@
 //! comparison is a few map lookups, catalog lookups and multiplications. Counting tokens
 //! is not done here on the request path: a sampled request (`[metering]
 //! audit_sample_rate`, and every request whose provider reported no usage) is handed with
-//! its record to the audit thread (`audit_pool`), which counts, fills the record's counted
+//! its record to the audit thread (`pool`), which counts, fills the record's counted
 //! fields and updates drift before the record reaches the ledger; other records carry no
 //! counted tokens. Drift totals are atomics: no lock. It does not choose routes.
 
@@ -16,14 +16,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::audit_pool::{AuditJob, AuditPool};
+mod pool;
+
 use super::estimate::OutputTokenCounter;
-use super::finalize::RequestFacts;
+use super::facts::RequestFacts;
 use crate::config::Settings;
 use crate::ledger::{Ledger, PricingStatus, UsageRecord, UsageSource};
 use crate::pricing::compare::{self, Candidate};
 use crate::pricing::{PriceBook, TokenCounts};
 use crate::telemetry::price_metrics;
+use pool::{AuditJob, AuditPool};
 
 /// The output tollgate saw and counted itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +175,7 @@ impl Auditor {
             Some(pool) => {
                 pool.submit(job);
             }
-            None => super::audit_pool::dropped(job),
+            None => pool::dropped(job),
         }
     }
 

@@ -30,7 +30,8 @@ use serde_json::Value;
 
 use super::audit::VisibleOutput;
 use super::estimate::OutputTokenCounter;
-use super::finalize::{self, Ending, Meter, RequestFacts};
+use super::facts::{self, RequestFacts};
+use super::finalize::{self, Ending, Meter};
 use super::summary::{insertion_point, present, Insertion};
 use super::Usage;
 use crate::ledger::{Outcome, UsageSource};
@@ -182,7 +183,7 @@ impl MeteredBody {
         let settled = if is_last { self.settle() } else { None };
         let changed = match (settled, self.setup.as_ref()) {
             (Some((usage, source)), Some(setup)) => {
-                let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
+                let priced = facts::price(&setup.meter.prices, &setup.facts, usage, source);
                 let summary = finalize::summary(&setup.facts, &priced);
                 match insertion_point(ev.data.as_bytes()).filter(|_| !held.upstream_tollgate) {
                     Some(at) => Some(spliced(&ev.data, at, &summary.member(at))),
@@ -215,7 +216,7 @@ impl MeteredBody {
         let Some(setup) = self.setup.take() else {
             return;
         };
-        let priced = finalize::price(&setup.meter.prices, &setup.facts, usage, source);
+        let priced = facts::price(&setup.meter.prices, &setup.facts, usage, source);
         let ending = Ending {
             status: 200,
             outcome,

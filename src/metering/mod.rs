@@ -6,9 +6,9 @@
 //! (`providers::*::usage_from_wire`); pricing arithmetic lives in `pricing`.
 
 pub mod audit;
-pub mod audit_pool;
 pub mod body;
 pub mod estimate;
+pub mod facts;
 pub mod finalize;
 pub mod plausible;
 pub mod summary;

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::finalize::{Priced, RequestFacts};
+use super::facts::{Priced, RequestFacts};
 
 /// The `tollgate` object. Serialised field by field in this order; `None` is `null`.
 #[derive(Debug, Serialize)]

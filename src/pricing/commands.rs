@@ -296,15 +296,3 @@ pub fn import(opts: &ImportOptions) -> Result<String, CommandError> {
     }
     Ok(out)
 }
-
-/// An RFC 3339 instant, or a date meaning its midnight UTC.
-pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
-        })
-}

@@ -81,14 +81,10 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<PriceQuery, QueryProbl
     let at = params
         .get("at")
         .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| QueryProblem {
-                    param: "at",
-                    message: format!(
-                        "{v:?} is not an RFC 3339 instant; expected e.g. 2025-03-01T16:30:00Z"
-                    ),
-                })
+            crate::instant::parse(v, crate::instant::Bound::Start).ok_or_else(|| QueryProblem {
+                param: "at",
+                message: format!("{v:?} is not a time; use {}", crate::instant::EXPECTED),
+            })
         })
         .transpose()?;
     Ok(PriceQuery { model, tokens, at })

@@ -253,10 +253,8 @@ impl Iterator for Generator {
 
 /// A tollgate-shaped request id (`tg-` and a UUIDv7 of the record's instant).
 fn request_id(at: DateTime<Utc>, rng: &mut StdRng) -> String {
-    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
     let random: [u8; 10] = rng.random();
-    let id = uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid();
-    format!("tg-{}", id.simple())
+    crate::request_id::at(at, &random)
 }
 
 /// A request refused before any provider (a rate limit).

@@ -24,7 +24,8 @@ use super::AppState;
 use crate::ledger::Outcome;
 use crate::metering::audit::VisibleOutput;
 use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
-use crate::metering::finalize::{self, Ending, Meter, Priced, RequestFacts};
+use crate::metering::facts::{self, Priced, RequestFacts};
+use crate::metering::finalize::{self, Ending, Meter};
 use crate::metering::summary::{insertion_point, present, Insertion, Summary};
 use crate::metering::Usage;
 use crate::providers::ProviderAdapter;
@@ -52,7 +53,7 @@ pub(super) async fn call(
     } = read(&bytes, adapter, kind)?;
     // Counted even when reported: tollgate records its own count beside the provider's.
     let (usage, source) = Meter::settle(facts, reported, Some(&mut counter));
-    let priced = finalize::price(&app.meter.prices, facts, usage, source);
+    let priced = facts::price(&app.meter.prices, facts, usage, source);
     let body = client_body(bytes, &finalize::summary(facts, &priced), edit);
     let ending = Ending {
         status: 200,

@@ -8,14 +8,14 @@ use std::time::Duration;
 use axum::response::Response;
 
 use super::answer::call;
-use super::chat::open_stream;
+use super::relay::open_stream;
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::estimate::{prompt_estimate, TokenizerKind};
-use crate::metering::finalize::{RequestFacts, ServedBy};
+use crate::metering::facts::{RequestFacts, ServedBy};
 use crate::providers::{adapter_for, Target};
 use crate::routing::Candidate;
 use crate::upstream::AttemptError;
@@ -41,6 +41,7 @@ pub async fn run(
     let max_attempts = app.settings.max_attempts;
     let mut last_error: Option<(String, AttemptError)> = None;
     let mut quota_refusal: Option<LimitRefusal> = None;
+    let mut delays = app.router.backoff();
     // Pass over the candidates repeatedly (a single-offer model is retried in place)
     // until attempts run out or a whole pass finds nothing it may try.
     'passes: loop {
@@ -70,7 +71,8 @@ pub async fn run(
                 continue;
             }
             if facts.attempts > 0 {
-                tokio::time::sleep(app.router.backoff(facts.attempts)).await;
+                let delay = delays.next().unwrap_or(app.settings.routing.max_backoff);
+                tokio::time::sleep(delay).await;
             }
             tried_in_pass = true;
             match attempt(app, plan, candidate.offer, facts).await {
@@ -95,7 +97,7 @@ pub async fn run(
     }
     Err(match (last_error, quota_refusal) {
         (Some((provider_id, e)), _) => client_error(&provider_id, e),
-        (None, Some(refusal)) => super::chat::refused(refusal),
+        (None, Some(refusal)) => super::refused(refusal),
         (None, None) => nothing_available(app, plan),
     })
 }

@@ -8,26 +8,23 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{attempts, AppState};
+use super::{attempts, refused, AppState};
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::auth;
 use crate::config::ModelSettings;
 use crate::ledger::{Outcome, UsageSource};
-use crate::metering::body::{MeteredBody, StreamSetup};
 use crate::metering::estimate::prompt_estimate;
-use crate::metering::finalize::{self, Ending, RequestFacts};
+use crate::metering::facts::{self, RequestFacts};
+use crate::metering::finalize::Ending;
 use crate::metering::Usage;
 use crate::policy;
-use crate::providers::ProviderAdapter;
 use crate::routing::CostInputs;
 use crate::telemetry::metrics;
-use crate::upstream::AttemptError;
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
@@ -87,7 +84,7 @@ async fn handle(
                 ttfb: None,
                 upstream_time: None,
             };
-            let priced = finalize::price(
+            let priced = facts::price(
                 &app.meter.prices,
                 &facts,
                 Usage::default(),
@@ -187,12 +184,6 @@ async fn serve(
     Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
 }
 
-/// A limit's refusal: counted, then answered.
-pub(super) fn refused(r: crate::limits::LimitRefusal) -> GatewayError {
-    metrics::record_limit_refusal(r.kind.metric_label());
-    r.into_gateway_error()
-}
-
 /// Whether the key or its team has a budget (then expected costs are computed).
 fn has_budget(app: &AppState, key: &crate::config::KeySettings) -> bool {
     let set = |b: &crate::config::Budget| b.usd_per_day.is_some() || b.usd_per_month.is_some();
@@ -242,41 +233,4 @@ fn find_model<'a>(
             )
             .with_param("model")
         })
-}
-
-pub(super) async fn open_stream(
-    app: &AppState,
-    adapter: &'static dyn ProviderAdapter,
-    upstream_req: crate::providers::UpstreamRequest,
-    req: &ChatRequest,
-    facts: &RequestFacts,
-) -> Result<Response, AttemptError> {
-    let upstream_started = tokio::time::Instant::now();
-    let opened = app.upstream.open_stream(upstream_req).await?;
-    let is_sse = opened
-        .content_type
-        .as_deref()
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if !is_sse {
-        return Err(AttemptError::Protocol(
-            "the upstream did not answer with an event stream",
-        ));
-    }
-    let setup = StreamSetup {
-        shutdown: app.shutdown.cut_token(),
-        meter: app.meter.clone(),
-        facts: facts.clone(),
-        adapter,
-        wants_usage_chunk: req.wants_usage_chunk,
-        idle_timeout: app.settings.idle_timeout,
-        ttfb: facts.started.elapsed(),
-        upstream_started,
-    };
-    let body = MeteredBody::new(opened.first_chunk, opened.rest, setup);
-    let mut resp = Response::new(Body::new(body));
-    let h = resp.headers_mut();
-    super::residency_headers(h, facts);
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
 }

@@ -14,7 +14,7 @@ use crate::auth;
 
 /// `GET /v1/models`: the logical models this key may use, in OpenAI's list shape.
 pub async fn models(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let request_id = format!("tg-{}", uuid::Uuid::now_v7().simple());
+    let request_id = crate::request_id::new();
     let principal = match auth::authenticate(&app.settings.keys, &headers) {
         Ok(p) => p,
         Err(e) => return e.into_response_with_id(&request_id),

@@ -13,6 +13,7 @@ mod edge;
 mod export;
 mod info;
 mod prices;
+mod relay;
 mod savings;
 mod usage;
 
@@ -29,7 +30,8 @@ use chrono::Utc;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::config::Settings;
 use crate::ledger::Ledger;
-use crate::metering::finalize::{Meter, RequestFacts};
+use crate::metering::facts::RequestFacts;
+use crate::metering::finalize::Meter;
 
 use crate::upstream::Upstream;
 
@@ -157,7 +159,7 @@ pub async fn serve(
 /// Facts of a request that just arrived.
 fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
     RequestFacts {
-        request_id: format!("tg-{}", uuid::Uuid::now_v7().simple()),
+        request_id: crate::request_id::new(),
         created_at: (app.clock)(),
         started: tokio::time::Instant::now(),
         key_name: String::new(),
@@ -172,6 +174,13 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         attempts: 0,
         policy: crate::ledger::PolicyJson::default(),
     }
+}
+
+/// A limit's refusal: counted, then answered. Shared by admission (`chat`) and by
+/// failover when every offer's quota refused (`attempts`).
+fn refused(r: crate::limits::LimitRefusal) -> GatewayError {
+    crate::telemetry::metrics::record_limit_refusal(r.kind.metric_label());
+    r.into_gateway_error()
 }
 
 /// Read a request body, refusing more than `max_body_bytes` with `request_too_large`

@@ -25,7 +25,7 @@ pub async fn prices(
     headers: HeaderMap,
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let request_id = format!("tg-{}", uuid::Uuid::now_v7().simple());
+    let request_id = crate::request_id::new();
     match answer(&app, &headers, &params) {
         Ok(body) => Json(body).into_response(),
         Err(e) => e.into_response_with_id(&request_id),

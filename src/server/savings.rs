@@ -1,7 +1,8 @@
 //! `GET /admin/savings?from=&to=` on the operators' listener: per comparison group and
 //! model, spend, potential saving within policy and residency premium, and per provider
 //! the drift between reported and counted tokens, over `[from, to)` (RFC 3339 instants
-//! or dates; default: everything), from the ledger's rollups. The admin-key guard wraps
+//! or dates, read by `crate::instant`: `to=D` includes day D; default: everything),
+//! from the ledger's rollups. The admin-key guard wraps
 //! the admin router.
 
 use std::collections::BTreeMap;
@@ -13,9 +14,10 @@ use axum::Json;
 
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
+use crate::instant::{self, Bound};
 use crate::ledger::scan::Filter;
-use crate::pricing::commands::parse_instant;
 use crate::pricing::savings;
+use crate::usage::params::rfc3339;
 
 /// `GET /admin/savings`.
 pub async fn savings(
@@ -31,8 +33,9 @@ pub async fn savings(
     match app.store.usage(&savings::query(&filter)).await {
         Ok(rows) => {
             let mut body = savings::report(&rows, &app.settings.comparison_groups);
-            body["from"] = filter.from.map(|t| t.to_rfc3339()).into();
-            body["to"] = filter.to.map(|t| t.to_rfc3339()).into();
+            // Echoed like `/admin/usage` echoes its window.
+            body["from"] = filter.from.map(rfc3339).into();
+            body["to"] = filter.to.map(rfc3339).into();
             Json(body).into_response()
         }
         Err(e) => internal(&e.to_string()),
@@ -58,14 +61,14 @@ fn filter(params: &BTreeMap<String, String>) -> Result<Filter, GatewayError> {
             format!("unknown parameter {k:?}; expected from, to"),
         ));
     }
-    let time = |name: &'static str| {
+    let time = |name: &'static str, bound: Bound| {
         params
             .get(name)
             .map(|v| {
-                parse_instant(v).ok_or_else(|| {
+                instant::parse(v, bound).ok_or_else(|| {
                     GatewayError::new(
                         ErrorCode::InvalidRequest,
-                        format!("{name}={v:?} is not a date or RFC 3339 instant; expected e.g. 2025-03-01 or 2025-03-01T00:00:00Z"),
+                        format!("{name}={v:?} is not a time; use {}", instant::EXPECTED),
                     )
                     .with_param(name)
                 })
@@ -73,8 +76,8 @@ fn filter(params: &BTreeMap<String, String>) -> Result<Filter, GatewayError> {
             .transpose()
     };
     Ok(Filter {
-        from: time("from")?,
-        to: time("to")?,
+        from: time("from", Bound::Start)?,
+        to: time("to", Bound::End)?,
         key_name: None,
         logical_model: None,
     })

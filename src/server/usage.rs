@@ -64,7 +64,7 @@ pub async fn usage(
             .map_err(to_gateway)?;
         Ok(match format {
             Format::Json => axum::Json(summary).into_response(),
-            Format::Csv => csv(format::summary_csv(&summary)),
+            Format::Csv => csv(format::summary_csv(&summary).map_err(to_gateway)?),
         })
     };
     result
@@ -92,7 +92,7 @@ pub async fn requests(
         Ok(match format {
             Format::Json => axum::Json(page).into_response(),
             Format::Csv => {
-                let mut resp = csv(format::records_csv(&page));
+                let mut resp = csv(format::records_csv(&page).map_err(to_gateway)?);
                 if let Some(v) = page.next_cursor.and_then(|c| c.parse().ok()) {
                     resp.headers_mut().insert("x-tollgate-next-cursor", v);
                 }

@@ -174,21 +174,15 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// Count a finished request. `upstream` is the provider's share of `latency`.
-/// `series` are the pre-resolved handles of the offer that served it, used when
-/// they carry the record's labels (an answered request); otherwise each series is
-/// looked up by its labels.
+/// Count a finished request, looking each series up by its labels. `upstream` is the
+/// provider's share of `latency`. An answered request goes through
+/// `series::record_request` instead, with its offer's pre-resolved handles.
 pub fn record_request(
     r: &UsageRecord,
     latency: Duration,
     ttfb: Option<Duration>,
     upstream: Option<Duration>,
-    series: Option<&super::series::OfferSeries>,
 ) {
-    if let Some(s) = series.filter(|s| s.covers(r)) {
-        s.record(r, latency, ttfb, upstream);
-        return;
-    }
     let model = r.logical_model.clone().unwrap_or_else(|| "other".into());
     let provider = r.provider.clone().unwrap_or_else(|| "none".into());
     let jurisdiction = r.jurisdiction.clone().unwrap_or_else(|| "none".into());

@@ -216,3 +216,18 @@ impl OfferSeries {
             .record(secs);
     }
 }
+/// Count a finished request: through `series`, the pre-resolved handles of the offer
+/// that served it, when they carry the record's labels (an answered request);
+/// otherwise each series is looked up by its labels (`metrics::record_request`).
+pub fn record_request(
+    r: &UsageRecord,
+    latency: Duration,
+    ttfb: Option<Duration>,
+    upstream: Option<Duration>,
+    series: Option<&OfferSeries>,
+) {
+    match series.filter(|s| s.covers(r)) {
+        Some(s) => s.record(r, latency, ttfb, upstream),
+        None => super::metrics::record_request(r, latency, ttfb, upstream),
+    }
+}

@@ -1,7 +1,8 @@
 //! `/admin/export`: every record of a window as CSV, produced a page at a time so memory
 //! stays bounded by one page whatever the window holds. Records come newest first (the
 //! order of `/admin/requests`), read with the ledger's keyset paging; each page becomes
-//! one chunk of CSV text (the rows of `format::records_csv`). The stream is lazy: a page
+//! one chunk of CSV text (the rows of `format::records_csv`, written by `format::CsvText`
+//! into one buffer per page). The stream is lazy: a page
 //! is read only when the previous chunk has been taken, so a slow client slows the reads
 //! rather than filling memory. Reading only; serving it is `server::export`.
 
@@ -65,19 +66,20 @@ async fn next_chunk(at: &mut Position) -> Result<Bytes, UsageError> {
         };
     }
     let records = at.store.page(&window, at.cursor.take(), PAGE).await?;
-    let mut text = String::new();
+    // One buffer for the page, sized once; rows are written straight into it.
+    let mut text = format::CsvText::with_capacity(format::RECORD_ROW_BYTES * (records.len() + 1));
     if at.first {
-        format::push_record_header(&mut text);
+        text.record_header()?;
         at.first = false;
     }
     for r in &records {
-        format::push_record_row(&mut text, r);
+        text.record_row(r)?;
     }
     at.done = i64::try_from(records.len()).unwrap_or(i64::MAX) < PAGE;
     at.cursor = records
         .last()
         .map(|r| (r.created_at.timestamp_millis(), r.request_id.clone()));
-    Ok(Bytes::from(text))
+    Ok(Bytes::from(text.into_bytes()?))
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
-//! Text forms of usage answers: CSV (RFC 4180 quoting, one row per group or record,
-//! no totals row so a spreadsheet's sum equals the total) and the aligned table that
-//! `tollgate report` prints. Formatting only.
+//! Text forms of usage answers: CSV (written by the `csv` crate, RFC 4180, one row per
+//! group or record, no totals row so a spreadsheet's sum equals the total) and the
+//! aligned table that `tollgate report` prints. Formatting only.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use chrono::SecondsFormat;
 use serde_json::Value;
 
 use super::summary::{Percentiles, Stats, UsageSummary};
-use super::RecordPage;
+use super::{RecordPage, UsageError};
 use crate::ledger::UsageRecord;
 
 const STAT_COLUMNS: [&str; 17] = [
@@ -29,15 +33,15 @@ const STAT_COLUMNS: [&str; 17] = [
 ];
 
 /// One CSV row per group: the group's dimensions, then its numbers.
-pub fn summary_csv(s: &UsageSummary) -> String {
-    let mut out = String::new();
-    let header: Vec<&str> = s.group_by.iter().copied().chain(STAT_COLUMNS).collect();
-    push_row(&mut out, header.iter().map(|h| (*h).to_owned()));
+pub fn summary_csv(s: &UsageSummary) -> Result<String, UsageError> {
+    let mut out = CsvText::with_capacity(256 * (s.groups.len() + 1));
+    out.row(s.group_by.iter().copied().chain(STAT_COLUMNS))?;
     for g in &s.groups {
         let dims = s.group_by.iter().map(|k| text(g.group.get(*k)));
-        push_row(&mut out, dims.chain(stat_cells(&g.stats)));
+        let cells: Vec<String> = dims.chain(stat_cells(&g.stats)).collect();
+        out.row(cells.iter().map(String::as_str))?;
     }
-    out
+    Ok(out.into_string()?)
 }
 
 /// The columns of a record's CSV row: every field but the policy decision (nested JSON).
@@ -71,24 +75,125 @@ const RECORD_COLUMNS: [&str; 26] = [
 ];
 
 /// One CSV row per record (the policy decision is left out: it is nested JSON).
-pub fn records_csv(p: &RecordPage) -> String {
-    let mut out = String::new();
-    push_record_header(&mut out);
+pub fn records_csv(p: &RecordPage) -> Result<String, UsageError> {
+    let mut out = CsvText::with_capacity(RECORD_ROW_BYTES * (p.requests.len() + 1));
+    out.record_header()?;
     for r in &p.requests {
-        push_record_row(&mut out, r);
+        out.record_row(r)?;
     }
-    out
+    Ok(out.into_string()?)
 }
 
-/// The header row of [`records_csv`], for writing records a row at a time.
-pub fn push_record_header(out: &mut String) {
-    push_row(out, RECORD_COLUMNS.iter().map(|c| (*c).to_owned()));
+/// About the size of one record's row, to size a page's buffer once.
+pub const RECORD_ROW_BYTES: usize = 320;
+
+/// CSV text being written: RFC 4180 (`\r\n` after every row; a cell is quoted when it
+/// holds a comma, a quote or a line break, and inner quotes are doubled) by the `csv`
+/// crate, into one buffer for a whole page. Cells a spreadsheet would run as a formula
+/// are defused first ([`defused`]).
+pub struct CsvText {
+    writer: csv::Writer<Vec<u8>>,
+    /// Reused for the digits of numeric cells, so a row allocates nothing.
+    digits: String,
 }
 
-/// One record as a row of [`records_csv`].
-pub fn push_record_row(out: &mut String, r: &UsageRecord) {
-    let v = serde_json::to_value(r).unwrap_or(Value::Null);
-    push_row(out, RECORD_COLUMNS.iter().map(|c| text(v.get(*c))));
+impl CsvText {
+    /// An empty text with room for about `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::with_capacity(bytes));
+        Self {
+            writer,
+            digits: String::new(),
+        }
+    }
+
+    /// Write one row of text cells.
+    pub fn row<'a>(&mut self, cells: impl IntoIterator<Item = &'a str>) -> Result<(), csv::Error> {
+        for c in cells {
+            self.writer.write_field(defused(c).as_bytes())?;
+        }
+        self.end_row()
+    }
+
+    /// The header row of a record export.
+    pub fn record_header(&mut self) -> Result<(), csv::Error> {
+        self.row(RECORD_COLUMNS)
+    }
+
+    /// One record as a row, in [`RECORD_COLUMNS`] order: text as it is, numbers in
+    /// decimal, enums by their stored names, `None` as an empty cell.
+    pub fn record_row(&mut self, r: &UsageRecord) -> Result<(), csv::Error> {
+        let created_at = r.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        self.text(&r.request_id)?;
+        self.text(&created_at)?;
+        self.text(&r.key_name)?;
+        self.text(&r.route)?;
+        for t in [
+            &r.logical_model,
+            &r.provider,
+            &r.upstream_model,
+            &r.region,
+            &r.jurisdiction,
+            &r.processing_scope,
+        ] {
+            self.text(t.as_deref().unwrap_or(""))?;
+        }
+        self.text(if r.stream { "true" } else { "false" })?;
+        for n in [
+            r.input_tokens,
+            r.cached_input_tokens,
+            r.cache_write_tokens,
+            r.output_tokens,
+            r.reasoning_tokens,
+        ] {
+            self.number(n)?;
+        }
+        self.text(r.usage_source.as_str())?;
+        self.number(r.cost_usd)?;
+        self.text(r.price_id.as_deref().unwrap_or(""))?;
+        self.text(r.pricing.as_str())?;
+        self.number(Some(r.latency_ms))?;
+        self.number(r.ttfb_ms)?;
+        self.number(Some(r.status))?;
+        self.text(r.outcome.as_str())?;
+        self.text(r.error_code.as_deref().unwrap_or(""))?;
+        self.number(Some(r.attempts))?;
+        self.end_row()
+    }
+
+    /// The text written so far.
+    pub fn into_bytes(self) -> Result<Vec<u8>, csv::Error> {
+        self.writer
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    }
+
+    /// The text written so far, as a `String` (every cell was UTF-8 text).
+    pub fn into_string(self) -> Result<String, csv::Error> {
+        let bytes = self.into_bytes()?;
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    fn text(&mut self, cell: &str) -> Result<(), csv::Error> {
+        self.writer.write_field(defused(cell).as_bytes())
+    }
+
+    /// A number's digits; never quoted or defused (a negative number stays a number).
+    fn number(&mut self, n: Option<impl std::fmt::Display>) -> Result<(), csv::Error> {
+        self.digits.clear();
+        if let Some(n) = n {
+            // Writing into a String cannot fail.
+            let _ = write!(self.digits, "{n}");
+        }
+        self.writer.write_field(self.digits.as_bytes())
+    }
+
+    fn end_row(&mut self) -> Result<(), csv::Error> {
+        self.writer.write_record(std::iter::empty::<&[u8]>())
+    }
 }
 
 /// An aligned plain-text table, one line per group and a total line.
@@ -198,39 +303,130 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-fn push_row(out: &mut String, cells: impl Iterator<Item = String>) {
-    let quoted: Vec<String> = cells.map(|c| quote(&c)).collect();
-    out.push_str(&quoted.join(","));
-    out.push_str("\r\n");
-}
-
-/// RFC 4180: quote a cell holding a comma, quote or line break; double inner quotes.
-/// A leading `=`, `+`, `-` or `@` is prefixed with `'` so spreadsheets do not run it.
-fn quote(cell: &str) -> String {
-    let cell = if cell.starts_with(['=', '+', '@'])
-        || (cell.starts_with('-') && cell.parse::<f64>().is_err())
+/// A cell a spreadsheet would run as a formula (a leading `=`, `+` or `@`, or a `-`
+/// that does not start a number) gets a `'` in front, which spreadsheets show as text.
+/// Quoting is the `csv` writer's job.
+fn defused(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '@']) || (cell.starts_with('-') && cell.parse::<f64>().is_err())
     {
-        format!("'{cell}")
+        Cow::Owned(format!("'{cell}"))
     } else {
-        cell.to_owned()
-    };
-    if cell.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", cell.replace('"', "\"\""))
-    } else {
-        cell
+        Cow::Borrowed(cell)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::{TimeZone, Utc};
+    use rust_decimal::Decimal;
+
     use super::*;
+    use crate::ledger::{Outcome, PricingStatus, UsageSource};
+
+    fn row(cells: &[&str]) -> String {
+        let mut out = CsvText::with_capacity(0);
+        out.row(cells.iter().copied()).unwrap();
+        out.into_string().unwrap()
+    }
 
     #[test]
     fn csv_cells_are_quoted_and_formulas_defused() {
-        assert_eq!(quote("a,b"), "\"a,b\"");
-        assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(quote("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(quote("-1.5"), "-1.5");
-        assert_eq!(quote("0.0317"), "0.0317");
+        assert_eq!(
+            row(&["a,b", "say \"hi\""]),
+            "\"a,b\",\"say \"\"hi\"\"\"\r\n"
+        );
+        assert_eq!(
+            row(&["=SUM(A1)", "-1.5", "0.0317", ""]),
+            "'=SUM(A1),-1.5,0.0317,\r\n"
+        );
+        assert_eq!(row(&["-x", "+1", "@a"]), "'-x,'+1,'@a\r\n");
+    }
+
+    fn record(i: u32) -> UsageRecord {
+        let some = |s: &str| Some(s.to_owned());
+        UsageRecord {
+            request_id: format!("tg-{i}"),
+            created_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, i).unwrap()
+                + chrono::Duration::milliseconds(i64::from(i) * 7),
+            key_name: "team-a".into(),
+            team: some("t"),
+            route: "chat_completions".into(),
+            logical_model: some("deepseek-r1"),
+            provider: (i % 2 == 0).then(|| "azure-swedencentral".to_owned()),
+            upstream_model: some("DeepSeek-R1"),
+            region: some("azure:swedencentral"),
+            jurisdiction: some("EU"),
+            processing_scope: some("global"),
+            stream: i % 3 == 0,
+            input_tokens: Some(13),
+            cached_input_tokens: (i % 2 == 1).then_some(5),
+            cache_write_tokens: None,
+            output_tokens: Some(327 + u64::from(i)),
+            reasoning_tokens: Some(200),
+            usage_source: UsageSource::ALL[i as usize % 4],
+            cost_usd: (i % 4 != 3).then(|| Decimal::new(1_981_500 + i64::from(i), 8)),
+            price_id: some("azure-ai-foundry/DeepSeek-R1/2025-02-01"),
+            pricing: PricingStatus::ALL[i as usize % 3],
+            latency_ms: 1234,
+            ttfb_ms: (i % 2 == 0).then_some(56),
+            status: 200,
+            outcome: Outcome::ALL[i as usize % 4],
+            error_code: (i % 5 == 0).then(|| "upstream_timeout".to_owned()),
+            attempts: 1 + i % 2,
+            policy: crate::ledger::PolicyJson::default(),
+            audit: crate::ledger::PriceAudit::default(),
+        }
+    }
+
+    /// The rendering before the `csv` writer: every column through `serde_json::Value`.
+    fn through_json(r: &UsageRecord) -> Vec<String> {
+        let v = serde_json::to_value(r).unwrap();
+        RECORD_COLUMNS.iter().map(|c| text(v.get(*c))).collect()
+    }
+
+    #[test]
+    fn record_rows_keep_the_columns_and_cells_of_the_serde_rendering() {
+        let page = RecordPage {
+            from: String::new(),
+            to: String::new(),
+            requests: (0..12).map(record).collect(),
+            next_cursor: None,
+        };
+        let text = records_csv(&page).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(header, RECORD_COLUMNS);
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        let expected: Vec<Vec<String>> = page.requests.iter().map(through_json).collect();
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn a_cell_with_commas_quotes_and_line_breaks_reads_back_exactly() {
+        let nasty = "a, \"quoted\" b\nsecond line\r\nthird, \"\"\"";
+        let mut r = record(1);
+        r.key_name = nasty.to_owned();
+        r.error_code = Some("x\ny".to_owned());
+        let page = RecordPage {
+            from: String::new(),
+            to: String::new(),
+            requests: vec![r, record(2)],
+            next_cursor: None,
+        };
+        let text = records_csv(&page).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert_eq!(rows[0].get(2), Some(nasty));
+        assert_eq!(rows[0].get(24), Some("x\ny"));
+        assert_eq!(rows[1].get(0), Some("tg-2"));
     }
 }

@@ -37,6 +37,15 @@ pub enum UsageError {
     InvalidValue { column: &'static str, value: String },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Writing CSV into memory failed (it cannot, short of a bug in the writer).
+    #[error("could not write CSV: {0}")]
+    Csv(String),
+}
+
+impl From<csv::Error> for UsageError {
+    fn from(e: csv::Error) -> Self {
+        Self::Csv(e.to_string())
+    }
 }
 
 impl UsageError {

@@ -2,9 +2,10 @@
 //! and the key/model filters, parsed from the strings an operator typed into a URL
 //! or the `tollgate report` command line. Pure parsing; no I/O.
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 use super::UsageError;
+use crate::instant::{self, Bound};
 
 /// A dimension usage can be grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,8 +74,9 @@ impl Filter {
         }
     }
 
-    /// Parse `from`/`to` (RFC 3339 or `YYYY-MM-DD`, UTC). A bare date as `to` means the
-    /// end of that day, so `from=2026-11-01&to=2026-11-30` covers all of November.
+    /// Parse `from`/`to` by the one rule of [`crate::instant`]: a bare date as `to`
+    /// means the end of that day, so `from=2026-11-01&to=2026-11-30` covers all of
+    /// November; an RFC 3339 instant as `to` is exclusive.
     /// Without `from`/`to` the window is the 24 hours before `now`.
     pub fn parse(
         from: Option<&str>,
@@ -82,11 +84,11 @@ impl Filter {
         now: DateTime<Utc>,
     ) -> Result<Self, UsageError> {
         let to = match non_empty(to) {
-            Some(s) => parse_instant("to", s, true)?,
+            Some(s) => parse_instant("to", s, Bound::End)?,
             None => now,
         };
         let from = match non_empty(from) {
-            Some(s) => parse_instant("from", s, false)?,
+            Some(s) => parse_instant("from", s, Bound::Start)?,
             None => to - Duration::hours(24),
         };
         if from >= to {
@@ -151,22 +153,13 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn parse_instant(param: &'static str, s: &str, is_end: bool) -> Result<DateTime<Utc>, UsageError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let day = if is_end { d.succ_opt() } else { Some(d) };
-        if let Some(start) = day.and_then(|d| d.and_hms_opt(0, 0, 0)) {
-            return Ok(start.and_utc());
-        }
-    }
-    Err(UsageError::bad_param(
-        param,
-        format!(
-            "{s:?} is not a time; use RFC 3339 (2026-11-28T09:00:00Z) or a UTC date (2026-11-28)"
-        ),
-    ))
+fn parse_instant(param: &'static str, s: &str, bound: Bound) -> Result<DateTime<Utc>, UsageError> {
+    instant::parse(s, bound).ok_or_else(|| {
+        UsageError::bad_param(
+            param,
+            format!("{s:?} is not a time; use {}", instant::EXPECTED),
+        )
+    })
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {

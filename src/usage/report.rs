@@ -46,7 +46,7 @@ pub async fn report(req: &ReportRequest<'_>) -> Result<String, UsageError> {
     let summary = summary(req.ledger, &filter, &group_by).await?;
     Ok(match req.format {
         ReportFormat::Table => format::summary_table(&summary),
-        ReportFormat::Csv => format::summary_csv(&summary),
+        ReportFormat::Csv => format::summary_csv(&summary)?,
         ReportFormat::Json => {
             let mut s = serde_json::to_string_pretty(&summary).unwrap_or_default();
             s.push('\n');

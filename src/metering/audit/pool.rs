@@ -11,10 +11,10 @@
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 
-use super::audit::{Drift, VisibleOutput};
-use super::estimate::TokenizerKind;
+use super::{Drift, VisibleOutput};
 use crate::api::openai::ChatRequest;
 use crate::ledger::{Deferred, UsageSource};
+use crate::metering::estimate::TokenizerKind;
 use crate::telemetry::price_metrics;
 
 /// One audit: the held record and what is needed to count its prompt.
