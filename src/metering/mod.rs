@@ -6,11 +6,11 @@
 //! (`providers::*::usage_from_wire`); pricing arithmetic lives in `pricing`.
 
 pub mod audit;
-pub mod body;
 pub mod estimate;
 pub mod facts;
 pub mod finalize;
 pub mod plausible;
+pub mod stream;
 pub mod summary;
 
 use crate::pricing::TokenCounts;

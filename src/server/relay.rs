@@ -9,8 +9,9 @@ use axum::response::Response;
 
 use super::AppState;
 use crate::api::openai::ChatRequest;
-use crate::metering::body::{MeteredBody, StreamSetup};
 use crate::metering::facts::RequestFacts;
+use crate::metering::stream::openai_chat::OpenAiChatRelay;
+use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
 use crate::providers::ProviderAdapter;
 use crate::upstream::AttemptError;
 
@@ -36,16 +37,18 @@ pub(super) async fn open_stream(
         ));
     }
     let setup = StreamSetup {
-        shutdown: app.shutdown.cut_token(),
-        meter: app.meter.clone(),
-        facts: facts.clone(),
-        adapter,
-        wants_usage_chunk: req.wants_usage_chunk,
+        tap: TapSetup {
+            meter: app.meter.clone(),
+            facts: facts.clone(),
+            adapter,
+            ttfb: facts.started.elapsed(),
+            upstream_started,
+        },
         idle_timeout: app.settings.idle_timeout,
-        ttfb: facts.started.elapsed(),
-        upstream_started,
+        shutdown: app.shutdown.cut_token(),
     };
-    let body = MeteredBody::new(opened.first_chunk, opened.rest, setup);
+    let relay = OpenAiChatRelay::new(req.wants_usage_chunk);
+    let body = MeteredBody::new(opened.first_chunk, opened.rest, setup, relay);
     let mut resp = Response::new(Body::new(body));
     let h = resp.headers_mut();
     super::residency_headers(h, facts);
