@@ -19,6 +19,7 @@ fn all_kinds() -> Vec<ProviderKind> {
         ProviderKind::GithubModels,
         ProviderKind::Deepseek,
         ProviderKind::OpenaiCompatible,
+        ProviderKind::Anthropic,
         ProviderKind::Mock,
     ];
     for kind in kinds {
@@ -29,6 +30,7 @@ fn all_kinds() -> Vec<ProviderKind> {
             | ProviderKind::GithubModels
             | ProviderKind::Deepseek
             | ProviderKind::OpenaiCompatible
+            | ProviderKind::Anthropic
             | ProviderKind::Mock => {}
         }
     }
@@ -38,6 +40,11 @@ fn all_kinds() -> Vec<ProviderKind> {
 /// The kinds whose usage is DeepSeek's superset (cache hits and misses).
 fn is_deepseek_dialect(kind: ProviderKind) -> bool {
     matches!(kind, ProviderKind::Deepseek | ProviderKind::Mock)
+}
+
+/// The kinds whose usage is Anthropic's (input excludes cache reads and writes).
+fn is_anthropic_dialect(kind: ProviderKind) -> bool {
+    matches!(kind, ProviderKind::Anthropic)
 }
 
 /// Numbers and near-numbers an upstream might send where a count belongs.
@@ -92,6 +99,8 @@ const FIELDS: &[&str] = &[
     "prompt_cache_miss_tokens",
     "input_tokens",
     "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
 ];
 
 fn field_name() -> impl Strategy<Value = String> {
@@ -134,6 +143,25 @@ fn usage_shaped() -> impl Strategy<Value = Value> {
         )
 }
 
+/// An Anthropic usage object, every count drawn from `nasty_count`.
+fn anthropic_shaped() -> impl Strategy<Value = Value> {
+    let count = || proptest::option::of(nasty_count());
+    (count(), count(), count(), count()).prop_map(|(input, write, read, output)| {
+        let mut usage = Map::new();
+        for (k, v) in [
+            ("input_tokens", input),
+            ("cache_creation_input_tokens", write),
+            ("cache_read_input_tokens", read),
+            ("output_tokens", output),
+        ] {
+            if let Some(v) = v {
+                usage.insert(k.to_owned(), v);
+            }
+        }
+        Value::Object(usage)
+    })
+}
+
 /// Every non-negative integer anywhere in `v`.
 fn integers(v: &Value, out: &mut Vec<u64>) {
     match v {
@@ -166,8 +194,16 @@ fn check(kind: ProviderKind, usage: &Value) -> Result<(), TestCaseError> {
                 .and_then(Value::as_u64)?;
             u.cached_input?.checked_add(miss)
         };
-        let derived =
-            name == "input" && is_deepseek_dialect(kind) && cached_plus_miss() == Some(count);
+        // Anthropic's input is its uncached input plus cache writes plus cache reads.
+        let uncached_plus_cache = || {
+            let n = |f: &str| usage.get(f).and_then(Value::as_u64);
+            n("input_tokens")?
+                .checked_add(n("cache_creation_input_tokens").unwrap_or(0))?
+                .checked_add(n("cache_read_input_tokens").unwrap_or(0))
+        };
+        let derived = name == "input"
+            && ((is_deepseek_dialect(kind) && cached_plus_miss() == Some(count))
+                || (is_anthropic_dialect(kind) && uncached_plus_cache() == Some(count)));
         prop_assert!(
             sent.contains(&count) || derived,
             "{kind:?} read {name} = {count}, which the upstream never sent: {usage}"
@@ -183,7 +219,10 @@ proptest! {
     fn openai_dialect_usage_never_panics_nor_invents_a_count(
         usage in prop_oneof![any_json(), usage_shaped()],
     ) {
-        for kind in all_kinds().into_iter().filter(|k| !is_deepseek_dialect(*k)) {
+        for kind in all_kinds()
+            .into_iter()
+            .filter(|k| !is_deepseek_dialect(*k) && !is_anthropic_dialect(*k))
+        {
             check(kind, &usage)?;
         }
     }
@@ -193,6 +232,15 @@ proptest! {
         usage in prop_oneof![any_json(), usage_shaped()],
     ) {
         for kind in all_kinds().into_iter().filter(|k| is_deepseek_dialect(*k)) {
+            check(kind, &usage)?;
+        }
+    }
+
+    #[test]
+    fn anthropic_dialect_usage_never_panics_nor_invents_a_count(
+        usage in prop_oneof![any_json(), anthropic_shaped()],
+    ) {
+        for kind in all_kinds().into_iter().filter(|k| is_anthropic_dialect(*k)) {
             check(kind, &usage)?;
         }
     }

@@ -98,7 +98,7 @@ pub struct GatewayError {
     /// What was wrong and what to do; no secrets, no prompt text.
     pub message: String,
     /// The request field at fault, when there is one.
-    pub param: Option<&'static str>,
+    pub param: Option<std::borrow::Cow<'static, str>>,
     /// Seconds for the `retry-after` header on 429s.
     pub retry_after_secs: Option<u64>,
 }
@@ -115,8 +115,8 @@ impl GatewayError {
     }
 
     /// Name the request field at fault.
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.param = Some(param.into());
         self
     }
 

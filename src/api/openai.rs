@@ -299,7 +299,7 @@ mod tests {
             let e = ChatRequest::parse(body, None).unwrap_err();
             assert_eq!(
                 (e.code, e.param),
-                (ErrorCode::InvalidRequest, Some("messages"))
+                (ErrorCode::InvalidRequest, Some("messages".into()))
             );
         }
         let e = ChatRequest::parse(b"[1,2]", None).unwrap_err();
@@ -312,7 +312,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             (e.code, e.param),
-            (ErrorCode::InvalidRequest, Some("model"))
+            (ErrorCode::InvalidRequest, Some("model".into()))
         );
         let e = ChatRequest::parse(b"{not json", None).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);

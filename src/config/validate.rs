@@ -99,17 +99,19 @@ pub enum ProviderKind {
     GithubModels,
     Deepseek,
     OpenaiCompatible,
+    Anthropic,
     Mock,
 }
 
 impl ProviderKind {
-    const ALL: [(&'static str, ProviderKind); 7] = [
+    const ALL: [(&'static str, ProviderKind); 8] = [
         ("openai", ProviderKind::Openai),
         ("azure_openai", ProviderKind::AzureOpenai),
         ("azure_ai_inference", ProviderKind::AzureAiInference),
         ("github_models", ProviderKind::GithubModels),
         ("deepseek", ProviderKind::Deepseek),
         ("openai_compatible", ProviderKind::OpenaiCompatible),
+        ("anthropic", ProviderKind::Anthropic),
         ("mock", ProviderKind::Mock),
     ];
 

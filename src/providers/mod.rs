@@ -5,6 +5,7 @@
 //! read the provider's usage and error shapes. They do no I/O; the HTTP call,
 //! timeouts and failover live in `upstream`.
 
+pub mod anthropic;
 pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod deepseek;
@@ -49,6 +50,27 @@ pub trait ProviderAdapter: Send + Sync {
     fn usage_from_wire(&self, usage: &serde_json::Value) -> Usage {
         openai_usage(usage)
     }
+
+    /// The dialect the upstream answers in; the client's own dialect is translated
+    /// from it when they differ.
+    fn answers_in(&self) -> Dialect {
+        Dialect::OpenAiChat
+    }
+
+    /// What in `req` this upstream cannot honour, if anything: such an offer is not
+    /// tried, and when no allowed offer can serve, the client gets a 400 naming it.
+    fn cannot_serve(&self, _req: &ChatRequest) -> Option<anthropic::Unsupported> {
+        None
+    }
+}
+
+/// An answer's wire dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI chat completions (and every compatible upstream).
+    OpenAiChat,
+    /// Anthropic Messages.
+    AnthropicMessages,
 }
 
 /// The adapter for a kind: the single place kinds are dispatched.
@@ -60,6 +82,7 @@ pub fn adapter_for(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::GithubModels => &github_models::GithubModels,
         ProviderKind::Deepseek => &deepseek::DeepSeek,
         ProviderKind::OpenaiCompatible => &openai_compatible::OpenAiCompatible,
+        ProviderKind::Anthropic => &anthropic::Anthropic,
         ProviderKind::Mock => &mock_adapter::MockAdapter,
     }
 }

@@ -28,7 +28,8 @@ use crate::metering::facts::{self, Priced, RequestFacts};
 use crate::metering::finalize::{self, Ending, Meter};
 use crate::metering::summary::{insertion_point, present, Insertion, Summary};
 use crate::metering::Usage;
-use crate::providers::ProviderAdapter;
+use crate::providers::anthropic::answer::to_chat_completion;
+use crate::providers::{Dialect, ProviderAdapter};
 use crate::upstream::AttemptError;
 
 /// Call the upstream once and answer the client with its body, metered and priced.
@@ -46,11 +47,20 @@ pub(super) async fn call(
         .served
         .as_ref()
         .map_or(TokenizerKind::O200kBase, |s| s.tokenizer);
-    let Read {
-        reported,
-        mut counter,
-        edit,
-    } = read(&bytes, adapter, kind)?;
+    let (
+        bytes,
+        Read {
+            reported,
+            mut counter,
+            edit,
+        },
+    ) = match adapter.answers_in() {
+        Dialect::OpenAiChat => {
+            let read = read(&bytes, adapter, kind)?;
+            (bytes, read)
+        }
+        Dialect::AnthropicMessages => translated(&bytes, facts, kind)?,
+    };
     // Counted even when reported: tollgate records its own count beside the provider's.
     let (usage, source) = Meter::settle(facts, reported, Some(&mut counter));
     let priced = facts::price(&app.meter.prices, facts, usage, source);
@@ -87,6 +97,31 @@ enum Edit {
     Insert(Insertion),
     /// The upstream's object, parsed whole, to be re-encoded with it.
     Reencode(Map<String, Value>),
+}
+
+/// An answer in another dialect, as a chat completion (the only translation so far:
+/// Anthropic Messages), with what the meter reads from it.
+fn translated(
+    bytes: &[u8],
+    facts: &RequestFacts,
+    kind: TokenizerKind,
+) -> Result<(Bytes, Read), AttemptError> {
+    let answer = to_chat_completion(bytes, facts.created_at.timestamp()).ok_or(
+        AttemptError::Protocol("the upstream answered with something other than a Messages answer"),
+    )?;
+    let mut counter = OutputTokenCounter::new(kind);
+    counter.push(&answer.text);
+    counter.push_reasoning(&answer.reasoning);
+    let body = Bytes::from(answer.body);
+    let at = insertion_point(&body).ok_or(AttemptError::Protocol("untranslatable answer"))?;
+    Ok((
+        body,
+        Read {
+            reported: answer.usage,
+            counter,
+            edit: Edit::Insert(at),
+        },
+    ))
 }
 
 /// Read usage and visible text: through the borrowed view when the body allows it,

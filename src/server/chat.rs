@@ -23,6 +23,7 @@ use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::Ending;
 use crate::metering::Usage;
 use crate::policy;
+use crate::providers::adapter_for;
 use crate::routing::CostInputs;
 use crate::telemetry::metrics;
 
@@ -163,6 +164,7 @@ async fn serve(
     let candidates = app
         .router
         .order(model_index, model, &decision.allowed, &cost_inputs);
+    let candidates = servable(app, model, candidates, &req)?;
     // The budget check uses the first choice's expected cost; an unpriced offer
     // cannot be checked in advance and is charged nothing.
     let expected = candidates
@@ -182,6 +184,43 @@ async fn serve(
     let resp = attempts::run(app, &plan, facts).await?;
     // The key's in-flight count lasts as long as the answer: a stream until it ends.
     Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+}
+
+/// The candidates whose upstream can honour the request in its own dialect. When none
+/// can, the request asks for something no allowed offer has: a 400 naming the field.
+fn servable(
+    app: &AppState,
+    model: &ModelSettings,
+    candidates: Vec<crate::routing::Candidate>,
+    req: &ChatRequest,
+) -> Result<Vec<crate::routing::Candidate>, GatewayError> {
+    let mut refusal = None;
+    let servable: Vec<_> = candidates
+        .into_iter()
+        .filter(|c| {
+            let kind = model
+                .offers
+                .get(c.offer)
+                .and_then(|o| app.settings.providers.get(o.provider))
+                .map(|p| p.kind);
+            let Some(unsupported) = kind.and_then(|k| adapter_for(k).cannot_serve(req)) else {
+                return true;
+            };
+            refusal.get_or_insert(unsupported);
+            false
+        })
+        .collect();
+    match refusal {
+        Some(u) if servable.is_empty() => Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`{}` cannot be served by any offer this key may use for model {:?}: {}",
+                u.param, model.name, u.why
+            ),
+        )
+        .with_param(u.param.clone())),
+        _ => Ok(servable),
+    }
 }
 
 /// Whether the key or its team has a budget (then expected costs are computed).

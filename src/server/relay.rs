@@ -10,9 +10,10 @@ use axum::response::Response;
 use super::AppState;
 use crate::api::openai::ChatRequest;
 use crate::metering::facts::RequestFacts;
+use crate::metering::stream::anthropic_chat::AnthropicChatRelay;
 use crate::metering::stream::openai_chat::OpenAiChatRelay;
 use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
-use crate::providers::ProviderAdapter;
+use crate::providers::{Dialect, ProviderAdapter};
 use crate::upstream::AttemptError;
 
 /// Open the upstream stream for one attempt. An answer that is not an event stream is
@@ -47,9 +48,28 @@ pub(super) async fn open_stream(
         idle_timeout: app.settings.idle_timeout,
         shutdown: app.shutdown.cut_token(),
     };
-    let relay = OpenAiChatRelay::new(req.wants_usage_chunk);
-    let body = MeteredBody::new(opened.first_chunk, opened.rest, setup, relay);
-    let mut resp = Response::new(Body::new(body));
+    let body = match adapter.answers_in() {
+        Dialect::OpenAiChat => {
+            let relay = OpenAiChatRelay::new(req.wants_usage_chunk);
+            Body::new(MeteredBody::new(
+                opened.first_chunk,
+                opened.rest,
+                setup,
+                relay,
+            ))
+        }
+        Dialect::AnthropicMessages => {
+            let created = facts.created_at.timestamp();
+            let relay = AnthropicChatRelay::new(req.wants_usage_chunk, created);
+            Body::new(MeteredBody::new(
+                opened.first_chunk,
+                opened.rest,
+                setup,
+                relay,
+            ))
+        }
+    };
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     super::residency_headers(h, facts);
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

@@ -128,9 +128,14 @@ impl Relay for OpenAiChatRelay {
     }
 
     fn error_event(&self, error: &GatewayError, request_id: &str, out: &mut BytesMut) {
-        let data = error.body(request_id).to_string();
-        sse::write_fields(out, None, None, &data);
+        write_error(error, request_id, out);
     }
+}
+
+/// tollgate's own error as an OpenAI stream's final event.
+pub(super) fn write_error(error: &GatewayError, request_id: &str, out: &mut BytesMut) {
+    let data = error.body(request_id).to_string();
+    sse::write_fields(out, None, None, &data);
 }
 
 /// `data` with `member` inserted at `at`.

@@ -90,6 +90,11 @@ impl Tap {
             .map_or("", |s| s.facts.request_id.as_str())
     }
 
+    /// What the upstream reported so far, merged.
+    pub fn reported_usage(&self) -> Usage {
+        self.usage
+    }
+
     /// Whether the upstream reported both totals billing needs.
     pub fn has_complete_usage(&self) -> bool {
         self.usage.is_complete()

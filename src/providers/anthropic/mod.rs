@@ -1,0 +1,81 @@
+//! Anthropic's Messages API (`{base_url}/v1/messages`, `x-api-key` and
+//! `anthropic-version` headers; `api_version` sets the latter, default
+//! [`ANTHROPIC_VERSION`]). OpenAI chat clients are served by translating the request
+//! ([`request`]), the answer ([`answer`]) and the stream
+//! (`metering::stream::anthropic_chat`); usage is read by [`usage`].
+
+pub mod answer;
+pub mod request;
+pub mod usage;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{Dialect, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::openai::ChatRequest;
+use crate::metering::Usage;
+pub use request::Unsupported;
+
+/// The API version sent when the provider sets no `api_version`.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// The `anthropic` kind.
+pub struct Anthropic;
+
+impl Anthropic {
+    /// The Messages body for a chat request, or what in it cannot be translated.
+    fn body(req: &ChatRequest, upstream_model: &str) -> Result<Vec<u8>, Unsupported> {
+        let messages: Value =
+            serde_json::from_str(req.messages_json().get()).map_err(|_| Unsupported {
+                param: "messages".into(),
+                why: "must be an array of messages".into(),
+            })?;
+        let body = request::messages_body(&req.body, &messages, upstream_model)?;
+        serde_json::to_vec(&body).map_err(|e| Unsupported {
+            param: "messages".into(),
+            why: e.to_string(),
+        })
+    }
+}
+
+impl ProviderAdapter for Anthropic {
+    fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
+        // Checked before routing (`cannot_serve`): an offer that cannot translate the
+        // request is never tried, so the fallback body is never sent.
+        let body = Self::body(req, target.upstream_model).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let version = target
+            .provider
+            .api_version
+            .as_deref()
+            .unwrap_or(ANTHROPIC_VERSION);
+        if let Ok(v) = HeaderValue::from_str(version) {
+            headers.insert(HeaderName::from_static("anthropic-version"), v);
+        }
+        if let Some(key) = &target.provider.api_key {
+            if let Ok(mut v) = HeaderValue::from_str(key.expose()) {
+                v.set_sensitive(true);
+                headers.insert(HeaderName::from_static("x-api-key"), v);
+            }
+        }
+        UpstreamRequest {
+            url: format!("{}/v1/messages", target.provider.base_url),
+            headers,
+            body: Bytes::from(body),
+        }
+    }
+
+    fn usage_from_wire(&self, usage: &Value) -> Usage {
+        usage::anthropic_usage(usage)
+    }
+
+    fn answers_in(&self) -> Dialect {
+        Dialect::AnthropicMessages
+    }
+
+    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
+        Self::body(req, "").err()
+    }
+}
