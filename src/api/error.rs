@@ -139,6 +139,38 @@ impl GatewayError {
         })
     }
 
+    /// Anthropic's error `type` for this code (the `/v1/messages` surface).
+    pub fn anthropic_type(&self) -> &'static str {
+        match self.code {
+            ErrorCode::InvalidApiKey => "authentication_error",
+            ErrorCode::ModelNotFound => "not_found_error",
+            ErrorCode::InvalidRequest
+            | ErrorCode::RequestTooLarge
+            | ErrorCode::RequestTimeout
+            | ErrorCode::MisdirectedRequest => "invalid_request_error",
+            ErrorCode::ResidencyViolation => "permission_error",
+            ErrorCode::RateLimited | ErrorCode::BudgetExceeded => "rate_limit_error",
+            ErrorCode::UpstreamTimeout => "timeout_error",
+            ErrorCode::ShuttingDown | ErrorCode::NoUpstreamAvailable => "overloaded_error",
+            ErrorCode::UpstreamError | ErrorCode::Internal => "api_error",
+        }
+    }
+
+    /// The body in Anthropic's shape, with tollgate's own `code` and `param` beside the
+    /// documented fields (Anthropic's SDKs read `type` and `message`).
+    pub fn anthropic_body(&self, request_id: &str) -> serde_json::Value {
+        json!({
+            "type": "error",
+            "error": {
+                "type": self.anthropic_type(),
+                "message": format!("{} (request id {request_id})", self.message),
+                "code": self.code.as_str(),
+                "param": self.param,
+            },
+            "request_id": request_id,
+        })
+    }
+
     /// The full response: status, body, `retry-after` and the request id header.
     pub fn into_response_with_id(self, request_id: &str) -> Response {
         let body = self.body(request_id);

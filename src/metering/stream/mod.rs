@@ -9,12 +9,14 @@
 //! - [`tap`]: metering over neutral events, the one settle/price, the one record;
 //! - [`openai_chat`]: what the client sees of OpenAI chat completion chunks;
 //! - [`anthropic_chat`]: Anthropic Messages events translated into those chunks;
+//! - [`anthropic`]: Anthropic Messages events relayed to an Anthropic client;
 
 //!
 //! A relay writes events into one buffer per upstream read, byte for byte as the
 //! upstream sent them unless it must edit one (the `tollgate` object, an upstream's
 //! spoofed one, usage the client did not ask for).
 
+pub mod anthropic;
 pub mod anthropic_chat;
 pub mod openai_chat;
 pub mod tap;
