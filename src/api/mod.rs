@@ -1,4 +1,5 @@
 //! The public wire contract with apps: OpenAI-shaped request views and error bodies.
 
+pub mod embeddings;
 pub mod error;
 pub mod openai;

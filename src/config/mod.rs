@@ -26,7 +26,7 @@ pub use access::{
 pub use comparison::ComparisonGroup;
 pub use residency::{Residency, Scope};
 pub use validate::{
-    validate, KeySettings, LogFormat, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
+    validate, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
     Settings,
 };
 
@@ -273,6 +273,8 @@ pub struct RawModel {
     pub name: String,
     /// `priority` (default), `cheapest`, `latency` or `weighted`.
     pub routing: Option<String>,
+    /// `chat` (default) or `embeddings`: which endpoint serves the model.
+    pub kind: Option<String>,
     pub offers: Vec<RawOffer>,
 }
 

@@ -8,6 +8,7 @@
 pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod deepseek;
+pub mod embeddings;
 pub mod github_models;
 pub mod mock;
 mod mock_adapter;
@@ -19,6 +20,7 @@ mod wire;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 use crate::config::{ProviderKind, ProviderSettings};
 use crate::metering::Usage;
@@ -48,6 +50,17 @@ pub trait ProviderAdapter: Send + Sync {
     /// Normalise the provider's `usage` object.
     fn usage_from_wire(&self, usage: &serde_json::Value) -> Usage {
         openai_usage(usage)
+    }
+
+    /// Build the upstream embeddings request for `req` served by `target`; `None` when
+    /// the dialect has no embeddings API (`ProviderKind::serves_embeddings` says the
+    /// same, so check-config refuses such an offer before it can be routed to).
+    fn embeddings_request(
+        &self,
+        _req: &EmbeddingsRequest,
+        _target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        None
     }
 }
 
