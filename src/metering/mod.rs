@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod body;
+pub mod embeddings;
 pub mod estimate;
 pub mod facts;
 pub mod finalize;
