@@ -35,7 +35,16 @@ fn embeddings_config(
     upstream: &str,
     price: &str,
 ) -> String {
-    one_offer_config(kind, &fake.base_url, extra, "US", "emb", upstream, Some(price)).replace(
+    one_offer_config(
+        kind,
+        &fake.base_url,
+        extra,
+        "US",
+        "emb",
+        upstream,
+        Some(price),
+    )
+    .replace(
         "name = \"emb\"\n",
         "name = \"emb\"\nkind = \"embeddings\"\n",
     )
@@ -73,10 +82,16 @@ async fn openai_embeddings_are_priced_exactly_headed_and_recorded() {
     assert_eq!(t["price_id"], "openai/text-embedding-3-small/2024-01-25");
     assert_eq!(t["usage"]["input_tokens"], 8);
     assert_eq!(t["usage"]["output_tokens"], 0);
-    assert_eq!(t["request_id"], h["x-tollgate-request-id"].to_str().unwrap());
+    assert_eq!(
+        t["request_id"],
+        h["x-tollgate-request-id"].to_str().unwrap()
+    );
     // The upstream's answer reaches the client as sent.
     assert_eq!(answer["data"][0]["embedding"][1], json!(-0.009327292));
-    assert_eq!(answer["usage"], json!({"prompt_tokens": 8, "total_tokens": 8}));
+    assert_eq!(
+        answer["usage"],
+        json!({"prompt_tokens": 8, "total_tokens": 8})
+    );
 
     // What OpenAI receives: its path, Bearer auth, the upstream model, the rest as sent.
     let got = fake.received();
@@ -214,7 +229,11 @@ async fn github_models_and_openai_compatible_hosts_get_their_paths_and_bearer() 
             "openai/text-embedding-3-small",
         );
         let mut gw = start_gateway(&config).await;
-        let resp = embed(&gw, json!({"model": "emb", "input": [[1, 2, 3, 4, 5, 6, 7, 8]]})).await;
+        let resp = embed(
+            &gw,
+            json!({"model": "emb", "input": [[1, 2, 3, 4, 5, 6, 7, 8]]}),
+        )
+        .await;
         assert_eq!(resp.status(), 200, "{kind}");
         let got = fake.received();
         assert_eq!(got[0].path_and_query, "/embeddings", "{kind}");
@@ -285,7 +304,11 @@ offers = [
         .unwrap();
     let (status, _) = error_of(resp).await;
     assert!(status == 502 || status == 503, "{status}");
-    assert_eq!(us.count(), 0, "the US offer must receive nothing on failover");
+    assert_eq!(
+        us.count(),
+        0,
+        "the US offer must receive nothing on failover"
+    );
 
     // A request that narrows to US itself is refused before any connection.
     let resp = Gateway::client()
@@ -297,7 +320,10 @@ offers = [
         .await
         .unwrap();
     let (status, body) = error_of(resp).await;
-    assert_eq!((status, &body["error"]["code"]), (403, &json!("residency_violation")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("residency_violation"))
+    );
     assert_eq!(us.count(), 0);
     let rows = gw.ledger_rows().await;
     assert_eq!(rows[0]["jurisdiction"], "EU");
@@ -308,7 +334,9 @@ offers = [
 #[tokio::test]
 async fn implausible_or_missing_usage_is_billed_from_tollgates_count() {
     let answer = |usage: &str| {
-        format!(r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[0.1]}}],"model":"text-embedding-3-small"{usage}}}"#)
+        format!(
+            r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[0.1]}}],"model":"text-embedding-3-small"{usage}}}"#
+        )
     };
     let fake = FakeUpstream::start(Reply::json(answer(""))).await;
     let config = embeddings_config(
@@ -322,11 +350,26 @@ async fn implausible_or_missing_usage_is_billed_from_tollgates_count() {
     // "hello world" is 2 tokens (o200k_base); 11 bytes can hold at most 11 (+4).
     let cases = [
         ("", "estimated"),
-        (r#","usage":{"prompt_tokens":500,"total_tokens":500}"#, "implausible"),
-        (r#","usage":{"prompt_tokens":2,"total_tokens":9}"#, "implausible"),
-        (r#","usage":{"prompt_tokens":-2,"total_tokens":-2}"#, "implausible"),
-        (r#","usage":{"prompt_tokens":2,"completion_tokens":5,"total_tokens":7}"#, "implausible"),
-        (r#","usage":{"prompt_tokens":15,"total_tokens":15}"#, "reported"),
+        (
+            r#","usage":{"prompt_tokens":500,"total_tokens":500}"#,
+            "implausible",
+        ),
+        (
+            r#","usage":{"prompt_tokens":2,"total_tokens":9}"#,
+            "implausible",
+        ),
+        (
+            r#","usage":{"prompt_tokens":-2,"total_tokens":-2}"#,
+            "implausible",
+        ),
+        (
+            r#","usage":{"prompt_tokens":2,"completion_tokens":5,"total_tokens":7}"#,
+            "implausible",
+        ),
+        (
+            r#","usage":{"prompt_tokens":15,"total_tokens":15}"#,
+            "reported",
+        ),
     ];
     for (usage, source) in cases {
         fake.push(Reply::json(answer(usage)));
@@ -356,13 +399,11 @@ async fn streams_wrong_kinds_bad_input_and_oversized_bodies_are_refused() {
         "",
         "text-embedding-3-small",
         "openai/text-embedding-3-small",
-    ) + &format!(
-        r#"
+    ) + r#"
 [[models]]
 name = "chat"
-offers = [{{ provider = "p1", upstream_model = "gpt-4o" }}]
-"#
-    );
+offers = [{ provider = "p1", upstream_model = "gpt-4o" }]
+"#;
     let config = format!("[server]\nmax_body_bytes = 4096\n{config}");
     let mut gw = start_gateway(&config).await;
     let resp = embed(&gw, json!({"model": "emb", "input": INPUT, "stream": true})).await;
@@ -397,7 +438,10 @@ offers = [{{ provider = "p1", upstream_model = "gpt-4o" }}]
 
     let resp = embed(&gw, json!({"model": "emb", "input": "x".repeat(5000)})).await;
     let (status, body) = error_of(resp).await;
-    assert_eq!((status, &body["error"]["code"]), (413, &json!("request_too_large")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (413, &json!("request_too_large"))
+    );
 
     assert_eq!(fake.count(), 0, "nothing refused reaches the upstream");
     let rows = gw.ledger_rows().await;
@@ -420,7 +464,10 @@ fn check_config_refuses_an_embeddings_offer_on_deepseek() {
         "deepseek-chat",
         None,
     )
-    .replace("name = \"emb\"\n", "name = \"emb\"\nkind = \"embeddings\"\n");
+    .replace(
+        "name = \"emb\"\n",
+        "name = \"emb\"\nkind = \"embeddings\"\n",
+    );
     let path = dir.path().join("tollgate.toml");
     std::fs::write(&path, config).unwrap();
     let raw = tollgate::config::load(&path, vec![]).unwrap();
@@ -453,7 +500,10 @@ async fn the_demo_answers_embeddings_with_no_keys_in_eu_and_us() {
         assert_eq!(resp.headers()["x-tollgate-jurisdiction"], jurisdiction);
         let answer: Value = resp.json().await.unwrap();
         assert_eq!(answer["data"].as_array().unwrap().len(), 2);
-        assert_eq!(answer["data"][1]["embedding"].as_array().unwrap().len(), 1536);
+        assert_eq!(
+            answer["data"][1]["embedding"].as_array().unwrap().len(),
+            1536
+        );
         // 2 + 8 tokens (o200k_base) at $0.02 per 1M.
         assert_eq!(answer["usage"]["prompt_tokens"], 10);
         assert_eq!(answer["tollgate"]["cost_usd"], "0.0000002");

@@ -146,11 +146,12 @@ fn each_input(input: &Value) -> impl Iterator<Item = Input<'_>> {
         Value::Array(items) => (None, items.as_slice()),
         _ => (None, &[]),
     };
-    one.into_iter().chain(many.iter().filter_map(move |v| match v {
-        Value::String(s) => Some(Input::Text(s)),
-        Value::Array(tokens) => Some(Input::Tokens(len(tokens))),
-        _ => None,
-    }))
+    one.into_iter()
+        .chain(many.iter().filter_map(move |v| match v {
+            Value::String(s) => Some(Input::Text(s)),
+            Value::Array(tokens) => Some(Input::Tokens(len(tokens))),
+            _ => None,
+        }))
 }
 
 /// Check `input` and return (inputs, the most tokens they can hold).
@@ -230,12 +231,19 @@ mod tests {
             (r#"{"model":"e","input":[1,-2]}"#, "input"),
             (r#"{"model":"e","input":{"a":1}}"#, "input"),
             (r#"{"model":"e","input":"a","stream":true}"#, "stream"),
-            (r#"{"model":"e","input":"a","encoding_format":"int8"}"#, "encoding_format"),
+            (
+                r#"{"model":"e","input":"a","encoding_format":"int8"}"#,
+                "encoding_format",
+            ),
             (r#"{"model":"e","input":"a","dimensions":0}"#, "dimensions"),
             (r#"{"input":"a"}"#, "model"),
         ] {
             let e = parse(body).unwrap_err();
-            assert_eq!((e.code, e.param), (ErrorCode::InvalidRequest, Some(param)), "{body}");
+            assert_eq!(
+                (e.code, e.param),
+                (ErrorCode::InvalidRequest, Some(param)),
+                "{body}"
+            );
         }
         assert!(parse(r#"{"model":"e","input":"a","stream":false}"#).is_ok());
     }

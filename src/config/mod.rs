@@ -26,8 +26,8 @@ pub use access::{
 pub use comparison::ComparisonGroup;
 pub use residency::{Residency, Scope};
 pub use validate::{
-    validate, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
-    Settings,
+    validate, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings, ProviderKind,
+    ProviderSettings, Settings,
 };
 
 /// Everything wrong with a configuration, each problem with its dotted key path.

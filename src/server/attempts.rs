@@ -169,7 +169,9 @@ async fn attempt(
         Work::Embeddings(req) => match adapter.embeddings_request(req, target) {
             Some(upstream_req) => embeddings_answer::call(app, upstream_req, req, facts).await,
             // check-config refuses such offers; a retryable failure moves on regardless.
-            None => Err(AttemptError::Protocol("this provider kind has no embeddings API")),
+            None => Err(AttemptError::Protocol(
+                "this provider kind has no embeddings API",
+            )),
         },
     };
     match result {

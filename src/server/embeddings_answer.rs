@@ -70,8 +70,9 @@ struct AnswerView {
 /// Usage and how the `tollgate` object gets in. An answer that is not an object with
 /// `data` is an attempt failure (another offer may answer properly).
 fn read(bytes: &[u8]) -> Result<(Usage, Edit), AttemptError> {
-    let not_embeddings =
-        || AttemptError::Protocol("the upstream answered with something other than an embeddings list");
+    let not_embeddings = || {
+        AttemptError::Protocol("the upstream answered with something other than an embeddings list")
+    };
     let reported = |u: Option<&Value>| {
         u.filter(|u| !u.is_null())
             .map(embeddings::usage)

@@ -182,9 +182,7 @@ pub(super) async fn route(
         at: facts.created_at,
         always: has_budget(app, key),
     };
-    let candidates = app
-        .router
-        .order(model_index, model, allowed, &cost_inputs);
+    let candidates = app.router.order(model_index, model, allowed, &cost_inputs);
     let expected = candidates
         .first()
         .and_then(|c| c.expected_cost)

@@ -116,7 +116,12 @@ fn inputs(input: Option<&Value>) -> Result<Vec<One<'_>>, MockError> {
 fn unit_vector(seed: u64, dims: usize) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     let raw: Vec<f32> = (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-    let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    let norm = raw
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
     raw.into_iter().map(|x| x / norm).collect()
 }
 
@@ -126,7 +131,8 @@ mod tests {
 
     #[test]
     fn same_input_same_vector_in_either_encoding_with_real_usage() {
-        let a = answer(br#"{"model":"text-embedding-3-small","input":["hello world","x"]}"#).unwrap();
+        let a =
+            answer(br#"{"model":"text-embedding-3-small","input":["hello world","x"]}"#).unwrap();
         let b = answer(
             br#"{"model":"text-embedding-3-small","input":["hello world"],"encoding_format":"base64","dimensions":1536}"#,
         )
