@@ -26,8 +26,8 @@ pub use access::{
 pub use comparison::ComparisonGroup;
 pub use residency::{Residency, Scope};
 pub use validate::{
-    validate, KeySettings, LogFormat, ModelSettings, OfferSettings, ProviderKind, ProviderSettings,
-    Settings,
+    validate, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings, ProviderKind,
+    ProviderSettings, Settings,
 };
 
 /// Everything wrong with a configuration, each problem with its dotted key path.
@@ -273,6 +273,8 @@ pub struct RawModel {
     pub name: String,
     /// `priority` (default), `cheapest`, `latency` or `weighted`.
     pub routing: Option<String>,
+    /// `chat` (default) or `embeddings`: which endpoint serves the model.
+    pub kind: Option<String>,
     pub offers: Vec<RawOffer>,
 }
 

@@ -119,6 +119,12 @@ impl ProviderKind {
         Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
     }
 
+    /// Whether the kind's API answers `POST .../embeddings`. DeepSeek's API has no
+    /// embeddings endpoint, so check-config refuses an embeddings offer there.
+    pub fn serves_embeddings(self) -> bool {
+        self != Self::Deepseek
+    }
+
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         Self::ALL
@@ -147,8 +153,36 @@ pub struct ProviderSettings {
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
     pub name: String,
+    pub kind: ModelKind,
     pub strategy: RoutingStrategy,
     pub offers: Vec<OfferSettings>,
+}
+
+/// Which endpoint serves a logical model: a chat model answers only chat completions,
+/// an embeddings model only `/v1/embeddings`; each refuses the other's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelKind {
+    #[default]
+    Chat,
+    Embeddings,
+}
+
+impl ModelKind {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "chat" => Some(Self::Chat),
+            "embeddings" => Some(Self::Embeddings),
+            _ => None,
+        }
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// One way to serve a logical model.
@@ -548,6 +582,16 @@ fn validate_models(
                 "a model needs at least one offer".into(),
             );
         }
+        let kind = match m.kind.as_deref() {
+            None => ModelKind::default(),
+            Some(k) => ModelKind::parse(k).unwrap_or_else(|| {
+                p.push(
+                    &format!("models[{i}].kind"),
+                    format!("unknown kind {k:?}; expected one of: chat, embeddings"),
+                );
+                ModelKind::default()
+            }),
+        };
         let mut offers = Vec::new();
         for (j, o) in m.offers.iter().enumerate() {
             let path = format!("models[{i}].offers[{j}]");
@@ -562,6 +606,19 @@ fn validate_models(
                 );
                 continue;
             };
+            let no_embeddings = providers
+                .get(provider)
+                .filter(|pr| kind == ModelKind::Embeddings && !pr.kind.serves_embeddings());
+            if let Some(pr) = no_embeddings {
+                p.push(
+                    &format!("{path}.provider"),
+                    format!(
+                        "provider {:?} is of kind {}, which has no embeddings API; offer this embeddings model on another provider",
+                        pr.id,
+                        pr.kind.as_str()
+                    ),
+                );
+            }
             if let (Some(key), Some(book)) = (&o.price, prices) {
                 if !book.has_offer(key) {
                     p.push(
@@ -598,6 +655,7 @@ fn validate_models(
         };
         models.push(ModelSettings {
             name: m.name.clone(),
+            kind,
             strategy,
             offers,
         });

@@ -6,6 +6,7 @@
 //! (`providers::*::usage_from_wire`); pricing arithmetic lives in `pricing`.
 
 pub mod audit;
+pub mod embeddings;
 pub mod estimate;
 pub mod facts;
 pub mod finalize;

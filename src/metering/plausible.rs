@@ -31,6 +31,9 @@ pub enum Implausibility {
     /// Visible output (output minus reported reasoning) exceeded the request's own
     /// `max_completion_tokens` / `max_tokens`.
     OutputExceedsLimit,
+    /// Input exceeded what the request's own input can hold (embeddings: a token per
+    /// byte of text at most; see `api::embeddings`).
+    InputExceedsRequest,
 }
 
 impl Implausibility {
@@ -42,6 +45,7 @@ impl Implausibility {
             Self::CachedExceedsInput => "cached_exceeds_input",
             Self::ReasoningExceedsOutput => "reasoning_exceeds_output",
             Self::OutputExceedsLimit => "output_exceeds_limit",
+            Self::InputExceedsRequest => "input_exceeds_request",
         }
     }
 }

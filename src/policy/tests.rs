@@ -47,6 +47,7 @@ fn world() -> (ModelSettings, Vec<ProviderSettings>) {
         .collect();
     let model = ModelSettings {
         name: "deepseek-r1".into(),
+        kind: Default::default(),
         strategy: RoutingStrategy::Priority,
         offers,
     };
@@ -226,6 +227,7 @@ fn model_of(offers: &[Residency]) -> (ModelSettings, Vec<ProviderSettings>) {
         .collect();
     let model = ModelSettings {
         name: "m".into(),
+        kind: Default::default(),
         strategy: RoutingStrategy::Priority,
         offers,
     };

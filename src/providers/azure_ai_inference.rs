@@ -9,8 +9,9 @@
 
 use axum::http::HeaderValue;
 
-use super::wire::{api_key_header, chat_body, json_request};
-use super::{ProviderAdapter, Target, UpstreamRequest};
+use super::wire::{api_key_header, chat_body, json_request, json_request_bytes};
+use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 
 /// The `azure_ai_inference` kind.
@@ -32,5 +33,28 @@ impl ProviderAdapter for AzureAiInference {
         out.headers
             .insert("extra-parameters", HeaderValue::from_static("pass-through"));
         out
+    }
+
+    /// `{base}/embeddings?api-version=...` with the deployment as the body's `model`
+    /// and `api-key`, like chat; `extra-parameters: pass-through` keeps unknown fields.
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        let url = format!(
+            "{}/embeddings?api-version={}",
+            target.provider.base_url,
+            target
+                .provider
+                .api_version
+                .as_deref()
+                .unwrap_or("2024-05-01-preview"),
+        );
+        let body = embeddings::body(req, target.upstream_model);
+        let mut out = json_request_bytes(url, api_key_header(target), body);
+        out.headers
+            .insert("extra-parameters", HeaderValue::from_static("pass-through"));
+        Some(out)
     }
 }

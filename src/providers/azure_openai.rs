@@ -5,8 +5,9 @@
 //! Azure's first stream chunk carries `prompt_filter_results` and empty `choices`;
 //! the stream relay treats it like any chunk without choices.
 
-use super::wire::{api_key_header, chat_body, json_request};
-use super::{ProviderAdapter, Target, UpstreamRequest};
+use super::wire::{api_key_header, chat_body, json_request, json_request_bytes};
+use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 
 /// The `azure_openai` kind.
@@ -27,5 +28,26 @@ impl ProviderAdapter for AzureOpenAi {
                 .unwrap_or("2024-10-21"),
         );
         json_request(url, api_key_header(target), &body)
+    }
+
+    /// `{base}/openai/deployments/{deployment}/embeddings?api-version=...`, `api-key`:
+    /// the deployment (the offer's upstream model) picks the model, as for chat.
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        let url = format!(
+            "{}/openai/deployments/{}/embeddings?api-version={}",
+            target.provider.base_url,
+            target.upstream_model,
+            target
+                .provider
+                .api_version
+                .as_deref()
+                .unwrap_or("2024-10-21"),
+        );
+        let body = embeddings::body(req, target.upstream_model);
+        Some(json_request_bytes(url, api_key_header(target), body))
     }
 }

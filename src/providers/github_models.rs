@@ -6,8 +6,9 @@
 
 use axum::http::HeaderValue;
 
-use super::wire::{bearer, chat_body, json_request};
-use super::{ProviderAdapter, Target, UpstreamRequest};
+use super::wire::{bearer, chat_body, json_request, json_request_bytes};
+use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 
 /// The `github_models` kind.
@@ -24,5 +25,22 @@ impl ProviderAdapter for GithubModels {
             HeaderValue::from_static("2022-11-28"),
         );
         out
+    }
+
+    /// `{base}/embeddings` (`https://models.github.ai/inference/embeddings`), Bearer,
+    /// `openai/text-embedding-3-small`-style names.
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        let url = format!("{}/embeddings", target.provider.base_url);
+        let body = embeddings::body(req, target.upstream_model);
+        let mut out = json_request_bytes(url, bearer(target), body);
+        out.headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        Some(out)
     }
 }

@@ -9,6 +9,7 @@
 //! `Authorization` or `api-key` is accepted) and it is not an adapter: the gateway reaches it
 //! through the ordinary OpenAI-compatible provider code.
 
+mod embed;
 mod instant;
 mod prose;
 mod reply;
@@ -86,6 +87,8 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/{flavor}/v1/chat/completions", post(chat_flavored))
         .route("/{flavor}/chat/completions", post(chat_flavored))
         .route("/{flavor}/models/chat/completions", post(chat_flavored))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/{flavor}/v1/embeddings", post(embeddings_flavored))
         .with_state(opts)
 }
 
@@ -142,6 +145,36 @@ async fn chat_flavored(
         .ok_or(MockError::UnknownFlavor { segment })
         .and_then(|flavor| respond(opts, flavor, &body))
         .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn embeddings(State(opts): State<MockOptions>, body: Bytes) -> Response {
+    embed_response(opts, MockFlavor::Openai, &body)
+}
+
+/// Every flavor answers embeddings in OpenAI's shape (the flavor only picks the
+/// request-id header), so an embeddings offer can use any mock provider.
+async fn embeddings_flavored(
+    State(opts): State<MockOptions>,
+    Path(segment): Path<String>,
+    body: Bytes,
+) -> Response {
+    MockFlavor::from_segment(&segment)
+        .ok_or(MockError::UnknownFlavor { segment })
+        .map(|flavor| embed_response(opts, flavor, &body))
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn embed_response(opts: MockOptions, flavor: MockFlavor, body: &[u8]) -> Response {
+    match embed::answer(body) {
+        Ok(json) => {
+            let frames = vec![Frame {
+                delay: opts.latency,
+                text: json.to_string(),
+            }];
+            paced_response(flavor, "application/json", frames)
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 fn respond(opts: MockOptions, flavor: MockFlavor, body: &[u8]) -> Result<Response, MockError> {

@@ -5,8 +5,9 @@
 
 use serde_json::Value;
 
-use super::wire::{chat_body, json_request};
-use super::{ProviderAdapter, Target, UpstreamRequest};
+use super::wire::{chat_body, json_request, json_request_bytes};
+use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 use crate::metering::Usage;
 
@@ -22,5 +23,16 @@ impl ProviderAdapter for MockAdapter {
 
     fn usage_from_wire(&self, usage: &Value) -> Usage {
         super::deepseek::DeepSeek.usage_from_wire(usage)
+    }
+
+    /// The mock's `/v1/embeddings` (every flavor answers it in OpenAI's shape).
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        let url = format!("{}/v1/embeddings", target.provider.base_url);
+        let body = embeddings::body(req, target.upstream_model);
+        Some(json_request_bytes(url, None, body))
     }
 }

@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod deepseek;
+pub mod embeddings;
 pub mod github_models;
 pub mod mock;
 mod mock_adapter;
@@ -20,6 +21,7 @@ mod wire;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 use crate::config::{ProviderKind, ProviderSettings};
 use crate::metering::Usage;
@@ -60,6 +62,17 @@ pub trait ProviderAdapter: Send + Sync {
     /// What in `req` this upstream cannot honour, if anything: such an offer is not
     /// tried, and when no allowed offer can serve, the client gets a 400 naming it.
     fn cannot_serve(&self, _req: &ChatRequest) -> Option<anthropic::Unsupported> {
+        None
+    }
+
+    /// Build the upstream embeddings request for `req` served by `target`; `None` when
+    /// the dialect has no embeddings API (`ProviderKind::serves_embeddings` says the
+    /// same, so check-config refuses such an offer before it can be routed to).
+    fn embeddings_request(
+        &self,
+        _req: &EmbeddingsRequest,
+        _target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
         None
     }
 }

@@ -2,8 +2,9 @@
 //! `eu.api.openai.com/v1`): Bearer auth; o-series models take
 //! `max_completion_tokens` instead of `max_tokens`.
 
-use super::wire::{bearer, chat_body, json_request};
-use super::{ProviderAdapter, Target, UpstreamRequest};
+use super::wire::{bearer, chat_body, json_request, json_request_bytes};
+use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 
 /// The `openai` kind.
@@ -15,5 +16,16 @@ impl ProviderAdapter for OpenAi {
         body.rename_max_tokens_for_reasoning_models();
         let url = format!("{}/chat/completions", target.provider.base_url);
         json_request(url, bearer(target), &body)
+    }
+
+    /// `{base}/embeddings`, Bearer.
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        let url = format!("{}/embeddings", target.provider.base_url);
+        let body = embeddings::body(req, target.upstream_model);
+        Some(json_request_bytes(url, bearer(target), body))
     }
 }

@@ -2,8 +2,9 @@
 //! Perplexity, vLLM, ...): base URL plus Bearer key, body passed through with only
 //! the model name and usage request changed.
 
-use super::wire::{bearer, chat_body, json_request};
-use super::{ProviderAdapter, Target, UpstreamRequest};
+use super::wire::{bearer, chat_body, json_request, json_request_bytes};
+use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 
 /// The `openai_compatible` kind.
@@ -14,5 +15,16 @@ impl ProviderAdapter for OpenAiCompatible {
         let body = chat_body(req, target);
         let url = format!("{}/chat/completions", target.provider.base_url);
         json_request(url, bearer(target), &body)
+    }
+
+    /// `{base}/embeddings`, Bearer (vLLM, Together, Fireworks, ... serve OpenAI's path).
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        let url = format!("{}/embeddings", target.provider.base_url);
+        let body = embeddings::body(req, target.upstream_model);
+        Some(json_request_bytes(url, bearer(target), body))
     }
 }

@@ -148,6 +148,15 @@ pub fn json_request(
     auth: Option<(&'static str, String)>,
     body: &ChatBody<'_>,
 ) -> UpstreamRequest {
+    json_request_bytes(url, auth, Bytes::from(body.to_bytes()))
+}
+
+/// [`json_request`] with a body already encoded (the embeddings body).
+pub fn json_request_bytes(
+    url: String,
+    auth: Option<(&'static str, String)>,
+    body: Bytes,
+) -> UpstreamRequest {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     if let Some((name, value)) = auth {
@@ -156,12 +165,7 @@ pub fn json_request(
             headers.insert(HeaderName::from_static(name), v);
         }
     }
-    let bytes = body.to_bytes();
-    UpstreamRequest {
-        url,
-        headers,
-        body: Bytes::from(bytes),
-    }
+    UpstreamRequest { url, headers, body }
 }
 
 /// `Authorization: Bearer <secret>` for `target`, when it has a secret.

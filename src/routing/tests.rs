@@ -32,6 +32,7 @@ as_of = "2025-01-01"
 fn model(strategy: RoutingStrategy, offers: &[(&str, Option<&str>, u32)]) -> ModelSettings {
     ModelSettings {
         name: "m".into(),
+        kind: Default::default(),
         strategy,
         offers: offers
             .iter()

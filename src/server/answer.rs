@@ -92,7 +92,7 @@ struct Read {
 }
 
 /// How the `tollgate` object gets into the client's body.
-enum Edit {
+pub(super) enum Edit {
     /// Inserted into the upstream's text.
     Insert(Insertion),
     /// The upstream's object, parsed whole, to be re-encoded with it.
@@ -184,7 +184,7 @@ fn read(
 
 /// The client's body: the upstream's bytes around the inserted `tollgate` member, or
 /// the re-encoded object with its `tollgate` key replaced by tollgate's own.
-fn client_body(upstream: Bytes, summary: &Summary<'_>, edit: Edit) -> Body {
+pub(super) fn client_body(upstream: Bytes, summary: &Summary<'_>, edit: Edit) -> Body {
     match edit {
         Edit::Insert(at) => {
             let member = Bytes::from(summary.member(at));
@@ -262,7 +262,7 @@ struct MessageView<'a> {
 }
 
 /// `x-tollgate-*` cost and usage headers (the same figures as the `tollgate` object).
-fn cost_headers(h: &mut HeaderMap, priced: &Priced) {
+pub(super) fn cost_headers(h: &mut HeaderMap, priced: &Priced) {
     use super::names;
     if let Some(v) = priced
         .cost_usd

@@ -8,8 +8,10 @@ use std::time::Duration;
 use axum::response::Response;
 
 use super::answer::call;
+use super::embeddings_answer;
 use super::relay::open_stream;
 use super::AppState;
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelSettings;
@@ -20,9 +22,16 @@ use crate::providers::{adapter_for, Target};
 use crate::routing::Candidate;
 use crate::upstream::AttemptError;
 
+/// The request being served: what each attempt sends, and how its answer is read.
+#[derive(Clone, Copy)]
+pub enum Work<'a> {
+    Chat(&'a ChatRequest),
+    Embeddings(&'a EmbeddingsRequest),
+}
+
 /// What to try for one request.
 pub struct Plan<'a> {
-    pub req: &'a ChatRequest,
+    pub req: Work<'a>,
     pub model_index: usize,
     pub model: &'a ModelSettings,
     /// Allowed offers, in routing order.
@@ -113,7 +122,10 @@ fn expected_tokens(plan: &Plan<'_>, offer: usize) -> u32 {
     if !limits_tokens {
         return 0;
     }
-    let estimate = prompt_estimate(plan.req.messages_json().get());
+    let estimate = match plan.req {
+        Work::Chat(req) => prompt_estimate(req.messages_json().get()),
+        Work::Embeddings(req) => req.estimate(),
+    };
     u32::try_from(estimate).unwrap_or(u32::MAX)
 }
 
@@ -144,12 +156,23 @@ async fn attempt(
         provider,
         upstream_model: &offer.upstream_model,
     };
-    let upstream_req = adapter.build_request(plan.req, target);
     let started = tokio::time::Instant::now();
-    let result = if plan.req.is_streaming {
-        open_stream(app, adapter, upstream_req, plan.req, facts).await
-    } else {
-        call(app, adapter, upstream_req, facts).await
+    let result = match plan.req {
+        Work::Chat(req) => {
+            let upstream_req = adapter.build_request(req, target);
+            if req.is_streaming {
+                open_stream(app, adapter, upstream_req, req, facts).await
+            } else {
+                call(app, adapter, upstream_req, facts).await
+            }
+        }
+        Work::Embeddings(req) => match adapter.embeddings_request(req, target) {
+            Some(upstream_req) => embeddings_answer::call(app, upstream_req, req, facts).await,
+            // check-config refuses such offers; a retryable failure moves on regardless.
+            None => Err(AttemptError::Protocol(
+                "this provider kind has no embeddings API",
+            )),
+        },
     };
     match result {
         Ok(resp) => {

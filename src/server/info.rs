@@ -40,7 +40,7 @@ pub async fn models(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
                            "processing_scope": p.residency.scope.as_str(), "priced": o.price.is_some()})
                 })
                 .collect();
-            json!({"id": m.name, "object": "model", "created": 0, "owned_by": "tollgate", "tollgate": {"offers": offers}})
+            json!({"id": m.name, "object": "model", "created": 0, "owned_by": "tollgate", "tollgate": {"kind": m.kind.as_str(), "offers": offers}})
         })
         .collect();
     Json(json!({"object": "list", "data": data})).into_response()

@@ -10,8 +10,11 @@ mod attempts;
 mod chat;
 mod dashboard;
 mod edge;
+mod embeddings;
+mod embeddings_answer;
 mod export;
 mod info;
+mod pipeline;
 mod prices;
 mod relay;
 mod savings;
@@ -102,6 +105,12 @@ pub fn app_router(state: Shared) -> Router {
             "/openai/deployments/{deployment}/chat/completions",
             post(chat::azure_chat_completions),
         )
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route(
+            "/openai/deployments/{deployment}/embeddings",
+            post(embeddings::azure_embeddings),
+        )
         .route("/v1/models", get(info::models))
         .route("/v1/tollgate/requests/{id}", get(info::request_record))
         .route("/v1/tollgate/prices", get(prices::prices))
@@ -176,7 +185,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
     }
 }
 
-/// A limit's refusal: counted, then answered. Shared by admission (`chat`) and by
+/// A limit's refusal: counted, then answered. Shared by admission (`pipeline`) and by
 /// failover when every offer's quota refused (`attempts`).
 fn refused(r: crate::limits::LimitRefusal) -> GatewayError {
     crate::telemetry::metrics::record_limit_refusal(r.kind.metric_label());

@@ -155,6 +155,61 @@ def test_models_lists_the_demo_models(gateway):
     assert {"deepseek-r1", "o1", "deepseek-flash"} <= ids
 
 
+# USD per 1M input tokens of the demo's embeddings offers (openai/text-embedding-3-small).
+EMBEDDING_PRICE = Decimal("0.02")
+
+
+def test_embeddings_are_priced_and_honour_the_encoding_and_residency(gateway):
+    # The SDK asks for base64 by default and decodes it: the vectors come through as sent.
+    raw = client(gateway).embeddings.with_raw_response.create(
+        model="text-embedding-3-small", input=["Why is the sky blue?", "Hello"]
+    )
+    gateway["requests"] += 1
+    result = raw.parse()
+    assert [len(d.embedding) for d in result.data] == [1536, 1536]
+    assert abs(sum(x * x for x in result.data[0].embedding) - 1.0) < 1e-3
+    expected = Decimal(result.usage.prompt_tokens) * EMBEDDING_PRICE / Decimal(1_000_000)
+    assert result.usage.total_tokens == result.usage.prompt_tokens > 0
+    assert Decimal(raw.headers["x-tollgate-cost-usd"]) == expected
+    extra = result.model_extra["tollgate"]
+    assert Decimal(extra["cost_usd"]) == expected
+    assert extra["usage"]["output_tokens"] == 0
+    # Floats asked for explicitly, from the EU offer: the same vector, served in the EU.
+    eu = client(gateway).embeddings.with_raw_response.create(
+        model="text-embedding-3-small",
+        input="Why is the sky blue?",
+        encoding_format="float",
+        extra_headers={"x-tollgate-residency": "EU"},
+    )
+    gateway["requests"] += 1
+    assert eu.headers["x-tollgate-jurisdiction"] == "EU"
+    assert len(eu.parse().data[0].embedding) == 1536
+    record = httpx.get(
+        f"{gateway['base']}/v1/tollgate/requests/{extra['request_id']}",
+        headers={"authorization": f"Bearer {KEY}"},
+    ).json()
+    assert record["route"] == "embeddings"
+    assert Decimal(record["cost_usd"]) == expected
+
+
+def test_embeddings_through_the_azure_client_and_refusals(gateway):
+    azure = openai.AzureOpenAI(
+        azure_endpoint=gateway["base"], api_key=KEY, api_version="2024-10-21", max_retries=0
+    )
+    result = azure.embeddings.create(model="text-embedding-3-small", input="Hello", dimensions=256)
+    gateway["requests"] += 1
+    assert len(result.data[0].embedding) == 256
+    assert result.model_extra["tollgate"]["pricing"] == "priced"
+    with pytest.raises(openai.BadRequestError) as wrong_kind:
+        client(gateway).embeddings.create(model="o1", input="x")
+    assert wrong_kind.value.code == "invalid_request"
+    with pytest.raises(openai.BadRequestError):
+        client(gateway).chat.completions.create(
+            model="text-embedding-3-small", messages=[{"role": "user", "content": "x"}]
+        )
+    gateway["requests"] += 2
+
+
 def test_sigterm_flushes_the_ledger_and_exits_zero(gateway):
     # Requests of its own, answered just before the signal (so their records are still
     # queued for the writer), whether or not the other tests ran first.

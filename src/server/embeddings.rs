@@ -1,0 +1,92 @@
+//! The embeddings pipeline: the chat pipeline's admission, model, residency, routing
+//! and budget steps (`pipeline`), the embeddings parse, and failover attempts
+//! (`attempts`) answered by `embeddings_answer`: one priced, recorded JSON answer.
+//! Both the OpenAI and the Azure-style routes land here. Embeddings are never
+//! streamed; a request asking for it is refused.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::{attempts, pipeline, AppState};
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::error::GatewayError;
+use crate::config::ModelKind;
+use crate::metering::facts::RequestFacts;
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(app, headers, body, "embeddings", None).await
+}
+
+/// `POST /openai/deployments/{deployment}/embeddings?api-version=...`: the deployment
+/// names the logical model, as Azure OpenAI clients expect.
+pub async fn azure_embeddings(
+    State(app): State<Arc<AppState>>,
+    Path(deployment): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(app, headers, body, "azure_embeddings", Some(deployment)).await
+}
+
+async fn handle(
+    app: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    route: &'static str,
+    path_model: Option<String>,
+) -> Response {
+    let mut facts = super::new_facts(&app, route);
+    let served = tokio::select! {
+        r = serve(&app, &headers, body, path_model.as_deref(), &mut facts) => r,
+        () = app.shutdown.cut_requested() => Err(pipeline::shutting_down()),
+    };
+    served.unwrap_or_else(|err| pipeline::refuse(&app, &facts, err))
+}
+
+async fn serve(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    path_model: Option<&str>,
+    facts: &mut RequestFacts,
+) -> Result<Response, GatewayError> {
+    let admitted = pipeline::admit(app, headers, body, facts).await?;
+    let key_index = admitted.key_index;
+    let req = EmbeddingsRequest::parse(&admitted.body, path_model)?;
+    drop(admitted.body);
+    let (model_index, model) =
+        pipeline::find_model(app, key_index, &req.model, ModelKind::Embeddings)?;
+    facts.logical_model = Some(model.name.clone());
+    let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
+    let expected = pipeline::Expected {
+        prompt_tokens: req.estimate(),
+        max_output: Some(0),
+    };
+    let candidates = pipeline::route(
+        app,
+        key_index,
+        (model_index, model),
+        &recorded.decision.allowed,
+        expected,
+        facts,
+    )
+    .await?;
+    let plan = attempts::Plan {
+        req: attempts::Work::Embeddings(&req),
+        model_index,
+        model,
+        candidates: &candidates,
+    };
+    let resp = attempts::run(app, &plan, facts).await?;
+    let in_flight = admitted.in_flight;
+    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+}
