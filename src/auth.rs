@@ -29,7 +29,8 @@ pub fn hash_key(key: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
 }
 
-/// The presented key: `Authorization: Bearer <key>` or Azure's `api-key: <key>`.
+/// The presented key: `Authorization: Bearer <key>`, Azure's `api-key: <key>` or
+/// Anthropic's `x-api-key: <key>`.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
         let v = v.trim();
@@ -40,8 +41,9 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
             return Some(k.trim());
         }
     }
-    headers
-        .get("api-key")
+    ["api-key", "x-api-key"]
+        .iter()
+        .find_map(|name| headers.get(*name))
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
 }

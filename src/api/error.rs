@@ -174,6 +174,16 @@ impl GatewayError {
     /// The full response: status, body, `retry-after` and the request id header.
     pub fn into_response_with_id(self, request_id: &str) -> Response {
         let body = self.body(request_id);
+        self.respond(body, request_id)
+    }
+
+    /// [`Self::into_response_with_id`] with the body in Anthropic's shape.
+    pub fn into_anthropic_response(self, request_id: &str) -> Response {
+        let body = self.anthropic_body(request_id);
+        self.respond(body, request_id)
+    }
+
+    fn respond(self, body: serde_json::Value, request_id: &str) -> Response {
         let mut resp = (self.code.status(), axum::Json(body)).into_response();
         let headers = resp.headers_mut();
         if let Some(secs) = self.retry_after_secs {
@@ -183,5 +193,35 @@ impl GatewayError {
             headers.insert("x-tollgate-request-id", v);
         }
         resp
+    }
+}
+
+/// A part of a request that one dialect cannot express in another (a translation's
+/// refusal): the field, as a path into the client's body, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// E.g. `logprobs` or `messages[2].content[0].type`.
+    pub param: String,
+    pub why: String,
+}
+
+impl Unsupported {
+    pub fn new(param: impl Into<String>, why: impl Into<String>) -> Self {
+        Self {
+            param: param.into(),
+            why: why.into(),
+        }
+    }
+
+    /// The client's error when no allowed offer of `model` can serve the request.
+    pub fn for_model(self, model: &str) -> GatewayError {
+        GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`{}` cannot be served by any offer this key may use for model {model:?}: {}",
+                self.param, self.why
+            ),
+        )
+        .with_param(self.param)
     }
 }

@@ -42,25 +42,40 @@ pub(super) async fn call(
     let upstream_started = tokio::time::Instant::now();
     let bytes = app.upstream.call(upstream_req).await?;
     let upstream_time = upstream_started.elapsed();
-    let ttfb = facts.started.elapsed();
-    let kind = facts
-        .served
-        .as_ref()
-        .map_or(TokenizerKind::O200kBase, |s| s.tokenizer);
-    let (
-        bytes,
-        Read {
-            reported,
-            mut counter,
-            edit,
-        },
-    ) = match adapter.answers_in() {
+    let kind = tokenizer(facts);
+    let (bytes, read) = match adapter.answers_in() {
         Dialect::OpenAiChat => {
             let read = read(&bytes, adapter, kind)?;
             (bytes, read)
         }
         Dialect::AnthropicMessages => translated(&bytes, facts, kind)?,
     };
+    Ok(respond(app, facts, bytes, read, upstream_time))
+}
+
+/// The tokenizer of the offer that answered.
+pub(super) fn tokenizer(facts: &RequestFacts) -> TokenizerKind {
+    facts
+        .served
+        .as_ref()
+        .map_or(TokenizerKind::O200kBase, |s| s.tokenizer)
+}
+
+/// Settle, price and record a non-streamed answer, and answer the client with `bytes`
+/// (already in its dialect) and the `tollgate` object.
+pub(super) fn respond(
+    app: &AppState,
+    facts: &RequestFacts,
+    bytes: Bytes,
+    read: Read,
+    upstream_time: std::time::Duration,
+) -> Response {
+    let ttfb = facts.started.elapsed();
+    let Read {
+        reported,
+        mut counter,
+        edit,
+    } = read;
     // Counted even when reported: tollgate records its own count beside the provider's.
     let (usage, source) = Meter::settle(facts, reported, Some(&mut counter));
     let priced = facts::price(&app.meter.prices, facts, usage, source);
@@ -81,14 +96,14 @@ pub(super) async fn call(
     super::residency_headers(h, facts);
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     cost_headers(h, &priced);
-    Ok(resp)
+    resp
 }
 
 /// What the meter reads from an answer, and how the client's body is made.
-struct Read {
-    reported: Usage,
-    counter: OutputTokenCounter,
-    edit: Edit,
+pub(super) struct Read {
+    pub reported: Usage,
+    pub counter: OutputTokenCounter,
+    pub edit: Edit,
 }
 
 /// How the `tollgate` object gets into the client's body.

@@ -8,9 +8,10 @@ use std::time::Duration;
 use axum::response::Response;
 
 use super::answer::call;
-use super::embeddings_answer;
-use super::relay::open_stream;
+use super::relay::{open_stream, ClientDialect};
 use super::AppState;
+use super::{embeddings_answer, messages_answer};
+use crate::api::anthropic::MessagesRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
@@ -18,7 +19,7 @@ use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::estimate::{prompt_estimate, TokenizerKind};
 use crate::metering::facts::{RequestFacts, ServedBy};
-use crate::providers::{adapter_for, Target};
+use crate::providers::{adapter_for, anthropic, Dialect, Target};
 use crate::routing::Candidate;
 use crate::upstream::AttemptError;
 
@@ -27,6 +28,9 @@ use crate::upstream::AttemptError;
 pub enum Work<'a> {
     Chat(&'a ChatRequest),
     Embeddings(&'a EmbeddingsRequest),
+    /// An Anthropic Messages request, and its chat-completions translation when it has
+    /// one (offers that need it are filtered out before attempts when it has none).
+    Messages(&'a MessagesRequest, Option<&'a ChatRequest>),
 }
 
 /// What to try for one request.
@@ -125,6 +129,7 @@ fn expected_tokens(plan: &Plan<'_>, offer: usize) -> u32 {
     let estimate = match plan.req {
         Work::Chat(req) => prompt_estimate(req.messages_json().get()),
         Work::Embeddings(req) => req.estimate(),
+        Work::Messages(req, _) => u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
     };
     u32::try_from(estimate).unwrap_or(u32::MAX)
 }
@@ -161,7 +166,7 @@ async fn attempt(
         Work::Chat(req) => {
             let upstream_req = adapter.build_request(req, target);
             if req.is_streaming {
-                open_stream(app, adapter, upstream_req, req, facts).await
+                open_stream(app, adapter, upstream_req, chat_client(req), facts).await
             } else {
                 call(app, adapter, upstream_req, facts).await
             }
@@ -173,6 +178,23 @@ async fn attempt(
                 "this provider kind has no embeddings API",
             )),
         },
+        Work::Messages(req, chat) => {
+            let upstream_req = match (adapter.answers_in(), chat) {
+                (Dialect::AnthropicMessages, _) => anthropic::native_request(req, target),
+                (Dialect::OpenAiChat, Some(chat)) => adapter.build_request(chat, target),
+                (Dialect::OpenAiChat, None) => {
+                    return Err((
+                        provider.id.clone(),
+                        AttemptError::Protocol("the Messages request has no chat translation"),
+                    ))
+                }
+            };
+            if req.is_streaming {
+                open_stream(app, adapter, upstream_req, ClientDialect::Messages, facts).await
+            } else {
+                messages_answer::call(app, adapter, upstream_req, facts).await
+            }
+        }
     };
     match result {
         Ok(resp) => {
@@ -261,5 +283,12 @@ fn client_error(provider_id: &str, e: AttemptError) -> GatewayError {
                 ),
             }
         }
+    }
+}
+
+/// How a chat client streams.
+fn chat_client(req: &ChatRequest) -> ClientDialect {
+    ClientDialect::Chat {
+        wants_usage_chunk: req.wants_usage_chunk,
     }
 }

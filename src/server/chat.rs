@@ -13,11 +13,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{attempts, pipeline, AppState};
-use crate::api::error::ErrorCode;
 use crate::api::error::GatewayError;
 use crate::api::openai::ChatRequest;
 use crate::config::ModelKind;
-use crate::config::ModelSettings;
 use crate::metering::estimate::prompt_estimate;
 use crate::metering::facts::RequestFacts;
 use crate::providers::adapter_for;
@@ -87,7 +85,9 @@ async fn serve(
         prompt_tokens: prompt_estimate(req.messages_json().get()),
         max_output: max_output_tokens(&req),
     };
-    let allowed = servable(app, model, &recorded.decision.allowed, &req)?;
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |kind| {
+        adapter_for(kind).cannot_serve(&req)
+    })?;
     let candidates = pipeline::route(
         app,
         key_index,
@@ -107,45 +107,6 @@ async fn serve(
     // The key's in-flight count lasts as long as the answer: a stream until it ends.
     let in_flight = admitted.in_flight;
     Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
-}
-
-/// The allowed offers whose upstream can honour the request in its own dialect. When
-/// none can, the request asks for something no allowed offer has: a 400 naming the
-/// field.
-fn servable(
-    app: &AppState,
-    model: &ModelSettings,
-    allowed: &[usize],
-    req: &ChatRequest,
-) -> Result<Vec<usize>, GatewayError> {
-    let mut refusal = None;
-    let servable: Vec<usize> = allowed
-        .iter()
-        .copied()
-        .filter(|offer| {
-            let kind = model
-                .offers
-                .get(*offer)
-                .and_then(|o| app.settings.providers.get(o.provider))
-                .map(|p| p.kind);
-            let Some(unsupported) = kind.and_then(|k| adapter_for(k).cannot_serve(req)) else {
-                return true;
-            };
-            refusal.get_or_insert(unsupported);
-            false
-        })
-        .collect();
-    match refusal {
-        Some(u) if servable.is_empty() => Err(GatewayError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "`{}` cannot be served by any offer this key may use for model {:?}: {}",
-                u.param, model.name, u.why
-            ),
-        )
-        .with_param(u.param.clone())),
-        _ => Ok(servable),
-    }
 }
 
 /// The request's output limit, whichever name it used.

@@ -14,6 +14,8 @@ mod embeddings;
 mod embeddings_answer;
 mod export;
 mod info;
+mod messages;
+mod messages_answer;
 mod pipeline;
 mod prices;
 mod relay;
@@ -106,6 +108,7 @@ pub fn app_router(state: Shared) -> Router {
             post(chat::azure_chat_completions),
         )
         .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/messages", post(messages::messages))
         .route("/embeddings", post(embeddings::embeddings))
         .route(
             "/openai/deployments/{deployment}/embeddings",

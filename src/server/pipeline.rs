@@ -14,9 +14,9 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::{refused, AppState};
-use crate::api::error::{ErrorCode, GatewayError};
+use crate::api::error::{ErrorCode, GatewayError, Unsupported};
 use crate::auth::{self, InFlightGuard};
-use crate::config::{KeySettings, ModelKind, ModelSettings};
+use crate::config::{KeySettings, ModelKind, ModelSettings, ProviderKind};
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::Ending;
@@ -194,6 +194,40 @@ pub(super) async fn route(
     Ok(candidates)
 }
 
+/// The allowed offers whose upstream can honour the request (`cannot` says what a
+/// provider kind cannot). When none can, the request asks for something no allowed
+/// offer has: a 400 naming the field.
+pub(super) fn servable(
+    app: &AppState,
+    model: &ModelSettings,
+    allowed: &[usize],
+    cannot: impl Fn(ProviderKind) -> Option<Unsupported>,
+) -> Result<Vec<usize>, GatewayError> {
+    let mut refusal = None;
+    let servable: Vec<usize> = allowed
+        .iter()
+        .copied()
+        .filter(|offer| {
+            let kind = model
+                .offers
+                .get(*offer)
+                .and_then(|o| app.settings.providers.get(o.provider))
+                .map(|p| p.kind);
+            match kind.and_then(&cannot) {
+                Some(unsupported) => {
+                    refusal.get_or_insert(unsupported);
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    match refusal {
+        Some(u) if servable.is_empty() => Err(u.for_model(&model.name)),
+        _ => Ok(servable),
+    }
+}
+
 /// The error a request still waiting at the shutdown deadline is answered with.
 pub(super) fn shutting_down() -> GatewayError {
     GatewayError::new(
@@ -204,6 +238,21 @@ pub(super) fn shutting_down() -> GatewayError {
 
 /// A request refused or failed before any answer: its one record, then the error.
 pub(super) fn refuse(app: &AppState, facts: &RequestFacts, err: GatewayError) -> Response {
+    record_refusal(app, facts, &err);
+    err.into_response_with_id(&facts.request_id)
+}
+
+/// [`refuse`] for the Messages surface: the error in Anthropic's shape.
+pub(super) fn refuse_anthropic(
+    app: &AppState,
+    facts: &RequestFacts,
+    err: GatewayError,
+) -> Response {
+    record_refusal(app, facts, &err);
+    err.into_anthropic_response(&facts.request_id)
+}
+
+fn record_refusal(app: &AppState, facts: &RequestFacts, err: &GatewayError) {
     let outcome = match err.code.status().as_u16() {
         500.. => Outcome::UpstreamError,
         _ => Outcome::Rejected,
@@ -222,7 +271,6 @@ pub(super) fn refuse(app: &AppState, facts: &RequestFacts, err: GatewayError) ->
         UsageSource::None,
     );
     app.meter.finish(facts, &priced, &ending);
-    err.into_response_with_id(&facts.request_id)
 }
 
 fn key_of(app: &AppState, key_index: usize) -> Result<&KeySettings, GatewayError> {

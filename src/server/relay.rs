@@ -8,13 +8,23 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 
 use super::AppState;
-use crate::api::openai::ChatRequest;
 use crate::metering::facts::RequestFacts;
+use crate::metering::stream::anthropic::AnthropicRelay;
 use crate::metering::stream::anthropic_chat::AnthropicChatRelay;
+use crate::metering::stream::chat_anthropic::ChatAnthropicRelay;
 use crate::metering::stream::openai_chat::OpenAiChatRelay;
 use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
 use crate::providers::{Dialect, ProviderAdapter};
 use crate::upstream::AttemptError;
+
+/// The dialect the client streams in, and what it asked of the stream.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ClientDialect {
+    /// OpenAI chat completions; `stream_options.include_usage` as the client set it.
+    Chat { wants_usage_chunk: bool },
+    /// Anthropic Messages.
+    Messages,
+}
 
 /// Open the upstream stream for one attempt. An answer that is not an event stream is
 /// an attempt failure (so another offer may be tried); after this returns `Ok`, the
@@ -23,7 +33,7 @@ pub(super) async fn open_stream(
     app: &AppState,
     adapter: &'static dyn ProviderAdapter,
     upstream_req: crate::providers::UpstreamRequest,
-    req: &ChatRequest,
+    client: ClientDialect,
     facts: &RequestFacts,
 ) -> Result<Response, AttemptError> {
     let upstream_started = tokio::time::Instant::now();
@@ -48,26 +58,25 @@ pub(super) async fn open_stream(
         idle_timeout: app.settings.idle_timeout,
         shutdown: app.shutdown.cut_token(),
     };
-    let body = match adapter.answers_in() {
-        Dialect::OpenAiChat => {
-            let relay = OpenAiChatRelay::new(req.wants_usage_chunk);
-            Body::new(MeteredBody::new(
-                opened.first_chunk,
-                opened.rest,
-                setup,
-                relay,
-            ))
+    let (first, rest) = (opened.first_chunk, opened.rest);
+    let body = match (client, adapter.answers_in()) {
+        (ClientDialect::Chat { wants_usage_chunk }, Dialect::OpenAiChat) => {
+            let relay = OpenAiChatRelay::new(wants_usage_chunk);
+            Body::new(MeteredBody::new(first, rest, setup, relay))
         }
-        Dialect::AnthropicMessages => {
-            let created = facts.created_at.timestamp();
-            let relay = AnthropicChatRelay::new(req.wants_usage_chunk, created);
-            Body::new(MeteredBody::new(
-                opened.first_chunk,
-                opened.rest,
-                setup,
-                relay,
-            ))
+        (ClientDialect::Chat { wants_usage_chunk }, Dialect::AnthropicMessages) => {
+            let relay = AnthropicChatRelay::new(wants_usage_chunk, facts.created_at.timestamp());
+            Body::new(MeteredBody::new(first, rest, setup, relay))
         }
+        (ClientDialect::Messages, Dialect::AnthropicMessages) => {
+            Body::new(MeteredBody::new(first, rest, setup, AnthropicRelay::new()))
+        }
+        (ClientDialect::Messages, Dialect::OpenAiChat) => Body::new(MeteredBody::new(
+            first,
+            rest,
+            setup,
+            ChatAnthropicRelay::new(),
+        )),
     };
     let mut resp = Response::new(body);
     let h = resp.headers_mut();

@@ -10,6 +10,8 @@
     clippy::panic
 )]
 
+pub mod anthropic;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -16,20 +16,10 @@
 use serde_json::{json, Map, Value};
 
 use super::MessagesRequest;
+use crate::api::error::Unsupported;
 
-/// A part of the client's request with no chat-completions equivalent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Untranslatable {
-    /// The field, as a path into the client's body (`messages[1].content[0].type`).
-    pub param: String,
-    pub why: String,
-}
-
-fn refuse(param: impl Into<String>, why: impl Into<String>) -> Untranslatable {
-    Untranslatable {
-        param: param.into(),
-        why: why.into(),
-    }
+fn refuse(param: impl Into<String>, why: impl Into<String>) -> Unsupported {
+    Unsupported::new(param, why)
 }
 
 /// Fields translated here (or read by the parse); anything else is refused.
@@ -49,7 +39,7 @@ const TRANSLATED: [&str; 12] = [
 ];
 
 /// The chat completion request's JSON for `req`.
-pub fn chat_body(req: &MessagesRequest) -> Result<Vec<u8>, Untranslatable> {
+pub fn chat_body(req: &MessagesRequest) -> Result<Vec<u8>, Unsupported> {
     let b = &req.body;
     for (key, value) in b {
         if !TRANSLATED.contains(&key.as_str()) && !value.is_null() {
@@ -112,7 +102,7 @@ pub fn chat_body(req: &MessagesRequest) -> Result<Vec<u8>, Untranslatable> {
 }
 
 /// Text of `system` or a `tool_result`'s content: a string or text blocks.
-fn text_of(content: &Value, at: &str) -> Result<String, Untranslatable> {
+fn text_of(content: &Value, at: &str) -> Result<String, Unsupported> {
     match content {
         Value::String(s) => Ok(s.clone()),
         Value::Array(blocks) => blocks
@@ -137,7 +127,7 @@ fn text_of(content: &Value, at: &str) -> Result<String, Untranslatable> {
 }
 
 /// One Messages turn as one or more chat messages.
-fn turn(m: &Value, i: usize, chat: &mut Vec<Value>) -> Result<(), Untranslatable> {
+fn turn(m: &Value, i: usize, chat: &mut Vec<Value>) -> Result<(), Unsupported> {
     let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
     let at = format!("messages[{i}].content");
     let blocks = match m.get("content") {
@@ -207,7 +197,7 @@ fn turn(m: &Value, i: usize, chat: &mut Vec<Value>) -> Result<(), Untranslatable
 }
 
 /// An image block as an `image_url` part.
-fn image(block: &Value, at: &str) -> Result<Value, Untranslatable> {
+fn image(block: &Value, at: &str) -> Result<Value, Unsupported> {
     let source = block.get("source").unwrap_or(&Value::Null);
     let url = match source.get("type").and_then(Value::as_str) {
         Some("base64") => format!(
@@ -237,7 +227,7 @@ fn image(block: &Value, at: &str) -> Result<Value, Untranslatable> {
 }
 
 /// Client tools as function tools; server tools (typed, e.g. web search) are refused.
-fn tools(tools: &Value) -> Result<Value, Untranslatable> {
+fn tools(tools: &Value) -> Result<Value, Unsupported> {
     let Some(tools) = tools.as_array() else {
         return Err(refuse("tools", "must be an array"));
     };
@@ -272,7 +262,7 @@ fn tools(tools: &Value) -> Result<Value, Untranslatable> {
 }
 
 /// `tool_choice` and whether parallel calls were allowed.
-fn tool_choice(choice: &Value) -> Result<(Value, Option<bool>), Untranslatable> {
+fn tool_choice(choice: &Value) -> Result<(Value, Option<bool>), Unsupported> {
     let parallel = choice
         .get("disable_parallel_tool_use")
         .and_then(Value::as_bool)
@@ -296,7 +286,7 @@ fn tool_choice(choice: &Value) -> Result<(Value, Option<bool>), Untranslatable> 
 mod tests {
     use super::*;
 
-    fn chat(body: Value) -> Result<Value, Untranslatable> {
+    fn chat(body: Value) -> Result<Value, Unsupported> {
         let req = MessagesRequest::parse(body.to_string().as_bytes()).unwrap();
         chat_body(&req).map(|b| serde_json::from_slice(&b).unwrap())
     }

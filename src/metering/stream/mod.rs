@@ -10,6 +10,7 @@
 //! - [`openai_chat`]: what the client sees of OpenAI chat completion chunks;
 //! - [`anthropic_chat`]: Anthropic Messages events translated into those chunks;
 //! - [`anthropic`]: Anthropic Messages events relayed to an Anthropic client;
+//! - [`chat_anthropic`]: OpenAI chunks translated into Anthropic Messages events;
 
 //!
 //! A relay writes events into one buffer per upstream read, byte for byte as the
@@ -18,6 +19,7 @@
 
 pub mod anthropic;
 pub mod anthropic_chat;
+pub mod chat_anthropic;
 pub mod openai_chat;
 pub mod tap;
 

@@ -5,6 +5,7 @@
 //! (`metering::stream::anthropic_chat`); usage is read by [`usage`].
 
 pub mod answer;
+pub mod from_chat;
 pub mod request;
 pub mod usage;
 
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{Dialect, ProviderAdapter, Target, UpstreamRequest};
+use crate::api::anthropic::MessagesRequest;
 use crate::api::openai::ChatRequest;
 use crate::metering::Usage;
 pub use request::Unsupported;
@@ -39,32 +41,42 @@ impl Anthropic {
     }
 }
 
+/// The upstream request for a Messages `body`: `x-api-key` and `anthropic-version`.
+fn messages_request(target: Target<'_>, body: Vec<u8>) -> UpstreamRequest {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let version = target
+        .provider
+        .api_version
+        .as_deref()
+        .unwrap_or(ANTHROPIC_VERSION);
+    if let Ok(v) = HeaderValue::from_str(version) {
+        headers.insert(HeaderName::from_static("anthropic-version"), v);
+    }
+    if let Some(key) = &target.provider.api_key {
+        if let Ok(mut v) = HeaderValue::from_str(key.expose()) {
+            v.set_sensitive(true);
+            headers.insert(HeaderName::from_static("x-api-key"), v);
+        }
+    }
+    UpstreamRequest {
+        url: format!("{}/v1/messages", target.provider.base_url),
+        headers,
+        body: Bytes::from(body),
+    }
+}
+
+/// A Messages client's own request, relayed with only the model changed.
+pub fn native_request(req: &MessagesRequest, target: Target<'_>) -> UpstreamRequest {
+    messages_request(target, req.upstream_body(target.upstream_model))
+}
+
 impl ProviderAdapter for Anthropic {
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         // Checked before routing (`cannot_serve`): an offer that cannot translate the
         // request is never tried, so the fallback body is never sent.
         let body = Self::body(req, target.upstream_model).unwrap_or_default();
-        let mut headers = HeaderMap::new();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        let version = target
-            .provider
-            .api_version
-            .as_deref()
-            .unwrap_or(ANTHROPIC_VERSION);
-        if let Ok(v) = HeaderValue::from_str(version) {
-            headers.insert(HeaderName::from_static("anthropic-version"), v);
-        }
-        if let Some(key) = &target.provider.api_key {
-            if let Ok(mut v) = HeaderValue::from_str(key.expose()) {
-                v.set_sensitive(true);
-                headers.insert(HeaderName::from_static("x-api-key"), v);
-            }
-        }
-        UpstreamRequest {
-            url: format!("{}/v1/messages", target.provider.base_url),
-            headers,
-            body: Bytes::from(body),
-        }
+        messages_request(target, body)
     }
 
     fn usage_from_wire(&self, usage: &Value) -> Usage {

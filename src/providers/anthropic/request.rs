@@ -16,22 +16,13 @@
 
 use serde_json::{json, Map, Value};
 
+pub use crate::api::error::Unsupported;
+
 /// `max_tokens` when the client set no output limit (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-/// A part of the client's request with no equivalent in the Messages API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported {
-    /// The field, as a path into the client's body (`messages[2].content[0].type`).
-    pub param: String,
-    pub why: String,
-}
-
 fn unsupported(param: impl Into<String>, why: impl Into<String>) -> Unsupported {
-    Unsupported {
-        param: param.into(),
-        why: why.into(),
-    }
+    Unsupported::new(param, why)
 }
 
 /// Fields read elsewhere or handled here; anything else is refused.

@@ -1,0 +1,104 @@
+//! The Anthropic Messages surface (`POST /v1/messages`, for the Anthropic SDKs and
+//! coding agents): the shared pipeline steps (`pipeline`), the Messages parse, and
+//! failover attempts (`attempts`). An offer of the `anthropic` kind serves the request
+//! natively (relayed with only `model` changed); any other offer serves its explicit
+//! chat-completions translation (`api::anthropic::to_chat`), and the answer or stream
+//! is translated back (`messages_answer`, `metering::stream::chat_anthropic`). A
+//! request whose translation is refused can still be served by Anthropic offers; when
+//! no allowed offer can serve it, a 400 names the field. Errors are in Anthropic's
+//! shape; keys may come as `x-api-key` (the SDK's way) or Bearer.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::{attempts, pipeline, AppState};
+use crate::api::anthropic::{to_chat, MessagesRequest};
+use crate::api::error::GatewayError;
+use crate::api::openai::ChatRequest;
+use crate::config::{ModelKind, ProviderKind};
+use crate::metering::facts::RequestFacts;
+use crate::providers::{adapter_for, Dialect};
+
+/// `POST /v1/messages`.
+pub async fn messages(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut facts = super::new_facts(&app, "messages");
+    let served = tokio::select! {
+        r = serve(&app, &headers, body, &mut facts) => r,
+        () = app.shutdown.cut_requested() => Err(pipeline::shutting_down()),
+    };
+    served.unwrap_or_else(|err| pipeline::refuse_anthropic(&app, &facts, err))
+}
+
+async fn serve(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    facts: &mut RequestFacts,
+) -> Result<Response, GatewayError> {
+    let admitted = pipeline::admit(app, headers, body, facts).await?;
+    let key_index = admitted.key_index;
+    let req = MessagesRequest::parse(&admitted.body)?;
+    drop(admitted.body);
+    facts.is_streaming = req.is_streaming;
+    // The chat translation serves chat-completions offers, and is the prompt tollgate
+    // counts when an upstream reports no usage.
+    let translated = to_chat::chat_body(&req).and_then(|bytes| {
+        ChatRequest::parse(&bytes, None)
+            .map_err(|e| crate::api::error::Unsupported::new("messages", e.message))
+    });
+    let chat = translated.as_ref().ok().map(|c| Arc::new(c.clone()));
+    let (model_index, model) = pipeline::find_model(app, key_index, &req.model, ModelKind::Chat)?;
+    facts.logical_model = Some(model.name.clone());
+    facts.request = chat.clone();
+    let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |kind| {
+        servable_by(kind, &translated)
+    })?;
+    let expected = pipeline::Expected {
+        prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
+        max_output: Some(req.max_tokens),
+    };
+    let candidates = pipeline::route(
+        app,
+        key_index,
+        (model_index, model),
+        &allowed,
+        expected,
+        facts,
+    )
+    .await?;
+    let plan = attempts::Plan {
+        req: attempts::Work::Messages(&req, chat.as_deref()),
+        model_index,
+        model,
+        candidates: &candidates,
+    };
+    let resp = attempts::run(app, &plan, facts).await?;
+    let in_flight = admitted.in_flight;
+    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+}
+
+/// What keeps a provider kind from serving the request: nothing for Anthropic's own
+/// API; for a chat-completions upstream, a refused translation or a field it cannot
+/// honour.
+fn servable_by(
+    kind: ProviderKind,
+    translated: &Result<ChatRequest, crate::api::error::Unsupported>,
+) -> Option<crate::api::error::Unsupported> {
+    let adapter = adapter_for(kind);
+    if adapter.answers_in() == Dialect::AnthropicMessages {
+        return None;
+    }
+    match translated {
+        Ok(chat) => adapter.cannot_serve(chat),
+        Err(refused) => Some(refused.clone()),
+    }
+}
