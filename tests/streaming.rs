@@ -126,6 +126,12 @@ async fn azure_prompt_filter_chunk_is_hidden_and_usage_is_metered() {
         .iter()
         .all(|c| c.get("prompt_filter_results").is_none()));
     assert_eq!(parsed[1]["choices"][0]["delta"]["content"], "Bonjour");
+    // Nor when the client asked for usage: only OpenAI's shape reaches it.
+    let with_usage = chunks(&sse_data(gw.chat(stream_body(true)).await).await);
+    assert!(with_usage.iter().all(
+        |c| c.get("prompt_filter_results").is_none() && c["object"] == "chat.completion.chunk"
+    ));
+    assert!(with_usage.last().unwrap()["usage"].is_object());
     let sent = &fake.received()[0];
     assert_eq!(
         sent.path_and_query,

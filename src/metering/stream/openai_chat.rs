@@ -1,9 +1,9 @@
 //! What the client sees of an OpenAI chat completion stream (every chat-completions
 //! upstream speaks it: OpenAI, Azure, Foundry, GitHub, DeepSeek, compatible hosts).
 //!
-//! Chunks with empty `choices` (OpenAI's usage-only chunk, Azure's leading
-//! `prompt_filter_results` chunk) are hidden from clients that did not ask for usage.
-//! For clients that did, a chunk carrying usage is held back (one event at most) until
+//! Chunks with empty `choices` and no usage (Azure's leading `prompt_filter_results`
+//! chunk, `"object": ""`) are never relayed; the usage-only chunk is hidden from
+//! clients that did not ask for usage. For clients that did, a chunk carrying usage is held back (one event at most) until
 //! the next event shows whether it was the last one: the last, followed only by
 //! `[DONE]` or the end of the stream, carries tollgate's own `tollgate` object, priced
 //! exactly as the ledger record is. For clients that did not ask, any `usage` (there
@@ -109,7 +109,9 @@ impl Relay for OpenAiChatRelay {
             });
             return;
         }
-        if self.wants_usage_chunk || !has_no_choices {
+        // A chunk with no choices and no usage (Azure's leading `prompt_filter_results`
+        // chunk, with `"object": ""`) is not OpenAI's shape: no client sees it.
+        if !has_no_choices {
             // Usage the client did not ask for exists only because tollgate asked the
             // upstream for it (DeepSeek puts it on the finish chunk): it is removed.
             let changed = (upstream_tollgate || has_usage)
