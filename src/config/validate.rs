@@ -525,7 +525,7 @@ fn validate_provider(
                 None => {
                     p.push(
                     &format!("{path}.mock_flavor"),
-                    format!("unknown flavor {f:?}; expected one of: openai, openai_reasoning, deepseek, azure_think"),
+                    format!("unknown flavor {f:?}; expected one of: openai, openai_reasoning, deepseek, azure_think, anthropic"),
                 );
                     None
                 }

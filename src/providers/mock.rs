@@ -11,6 +11,7 @@
 
 mod embed;
 mod instant;
+mod messages;
 mod prose;
 mod reply;
 mod wire;
@@ -48,6 +49,10 @@ pub enum MockFlavor {
     AzureThink,
     /// Plain OpenAI chat model (gpt-4o style).
     Openai,
+    /// Anthropic's Messages API (Claude): `POST /anthropic/v1/messages` only, answered with
+    /// Messages JSON or its named event stream, usage split the Anthropic way. Reached
+    /// through the real `anthropic` adapter (see `providers::adapter_for_provider`).
+    Anthropic,
 }
 
 impl MockFlavor {
@@ -58,6 +63,7 @@ impl MockFlavor {
             Self::Deepseek => "deepseek",
             Self::AzureThink => "azure_think",
             Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
         }
     }
 
@@ -87,6 +93,7 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/{flavor}/v1/chat/completions", post(chat_flavored))
         .route("/{flavor}/chat/completions", post(chat_flavored))
         .route("/{flavor}/models/chat/completions", post(chat_flavored))
+        .route("/{flavor}/v1/messages", post(messages_flavored))
         .route("/v1/embeddings", post(embeddings))
         .route("/{flavor}/v1/embeddings", post(embeddings_flavored))
         .with_state(opts)
@@ -147,6 +154,19 @@ async fn chat_flavored(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Only the Anthropic flavor speaks the Messages API.
+async fn messages_flavored(
+    State(opts): State<MockOptions>,
+    Path(segment): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    match MockFlavor::from_segment(&segment) {
+        Some(MockFlavor::Anthropic) => messages::answer(opts, &headers, &body),
+        _ => MockError::UnknownFlavor { segment }.into_response(),
+    }
+}
+
 async fn embeddings(State(opts): State<MockOptions>, body: Bytes) -> Response {
     embed_response(opts, MockFlavor::Openai, &body)
 }
@@ -178,6 +198,11 @@ fn embed_response(opts: MockOptions, flavor: MockFlavor, body: &[u8]) -> Respons
 }
 
 fn respond(opts: MockOptions, flavor: MockFlavor, body: &[u8]) -> Result<Response, MockError> {
+    if flavor == MockFlavor::Anthropic {
+        return Err(MockError::UnknownFlavor {
+            segment: "anthropic (it answers /v1/messages only)".to_owned(),
+        });
+    }
     let request = MockRequest::parse(body)?;
     if request.last_user_text.contains("[mock:error:429]") {
         return Err(MockError::SimulatedRateLimit);
@@ -239,6 +264,7 @@ fn trace_header(flavor: MockFlavor) -> (HeaderName, HeaderValue) {
         MockFlavor::Openai | MockFlavor::OpenaiReasoning => ("x-request-id", format!("req_{hex}")),
         MockFlavor::Deepseek => ("x-ds-trace-id", hex),
         MockFlavor::AzureThink => ("apim-request-id", hex),
+        MockFlavor::Anthropic => ("request-id", format!("req_{hex}")),
     };
     let value = HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("mock"));
     (HeaderName::from_static(name), value)
@@ -358,7 +384,7 @@ enum MockError {
     },
     #[error("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")]
     EmptyMessages,
-    #[error("Unknown mock flavor '{segment}'; expected openai, openai_reasoning, deepseek or azure_think.")]
+    #[error("Unknown mock flavor '{segment}'; expected openai, openai_reasoning, deepseek, azure_think or anthropic.")]
     UnknownFlavor { segment: String },
     #[error(
         "Rate limit reached for requests (simulated by [mock:error:429]). Please try again in 1s."

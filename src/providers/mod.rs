@@ -86,6 +86,16 @@ pub enum Dialect {
     AnthropicMessages,
 }
 
+/// The adapter for a configured provider: its kind's, except that a `mock` provider
+/// imitating Anthropic is reached through the real `anthropic` adapter (as the other
+/// mock flavors are reached through OpenAI-dialect code).
+pub fn adapter_for_provider(p: &ProviderSettings) -> &'static dyn ProviderAdapter {
+    match (p.kind, p.mock_flavor) {
+        (ProviderKind::Mock, Some(mock::MockFlavor::Anthropic)) => &anthropic::Anthropic,
+        (kind, _) => adapter_for(kind),
+    }
+}
+
 /// The adapter for a kind: the single place kinds are dispatched.
 pub fn adapter_for(kind: ProviderKind) -> &'static dyn ProviderAdapter {
     match kind {

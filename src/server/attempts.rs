@@ -19,7 +19,7 @@ use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::estimate::{prompt_estimate, TokenizerKind};
 use crate::metering::facts::{RequestFacts, ServedBy};
-use crate::providers::{adapter_for, anthropic, Dialect, Target};
+use crate::providers::{adapter_for_provider, anthropic, Dialect, Target};
 use crate::routing::Candidate;
 use crate::upstream::AttemptError;
 
@@ -156,7 +156,7 @@ async fn attempt(
         price_key: offer.price.clone(),
         tokenizer: TokenizerKind::for_model(&offer.upstream_model),
     });
-    let adapter = adapter_for(provider.kind);
+    let adapter = adapter_for_provider(provider);
     let target = Target {
         provider,
         upstream_model: &offer.upstream_model,

@@ -18,7 +18,7 @@ use crate::api::openai::ChatRequest;
 use crate::config::ModelKind;
 use crate::metering::estimate::prompt_estimate;
 use crate::metering::facts::RequestFacts;
-use crate::providers::adapter_for;
+use crate::providers::adapter_for_provider;
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
@@ -85,8 +85,8 @@ async fn serve(
         prompt_tokens: prompt_estimate(req.messages_json().get()),
         max_output: max_output_tokens(&req),
     };
-    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |kind| {
-        adapter_for(kind).cannot_serve(&req)
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
+        adapter_for_provider(provider).cannot_serve(&req)
     })?;
     let candidates = pipeline::route(
         app,

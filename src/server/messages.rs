@@ -19,9 +19,9 @@ use super::{attempts, pipeline, AppState};
 use crate::api::anthropic::{to_chat, MessagesRequest};
 use crate::api::error::GatewayError;
 use crate::api::openai::ChatRequest;
-use crate::config::{ModelKind, ProviderKind};
+use crate::config::{ModelKind, ProviderSettings};
 use crate::metering::facts::RequestFacts;
-use crate::providers::{adapter_for, Dialect};
+use crate::providers::{adapter_for_provider, Dialect};
 
 /// `POST /v1/messages`.
 pub async fn messages(
@@ -59,8 +59,8 @@ async fn serve(
     facts.logical_model = Some(model.name.clone());
     facts.request = chat.clone();
     let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
-    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |kind| {
-        servable_by(kind, &translated)
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
+        servable_by(provider, &translated)
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -86,14 +86,14 @@ async fn serve(
     Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
 }
 
-/// What keeps a provider kind from serving the request: nothing for Anthropic's own
+/// What keeps a provider from serving the request: nothing for Anthropic's own
 /// API; for a chat-completions upstream, a refused translation or a field it cannot
 /// honour.
 fn servable_by(
-    kind: ProviderKind,
+    provider: &ProviderSettings,
     translated: &Result<ChatRequest, crate::api::error::Unsupported>,
 ) -> Option<crate::api::error::Unsupported> {
-    let adapter = adapter_for(kind);
+    let adapter = adapter_for_provider(provider);
     if adapter.answers_in() == Dialect::AnthropicMessages {
         return None;
     }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::{refused, AppState};
 use crate::api::error::{ErrorCode, GatewayError, Unsupported};
 use crate::auth::{self, InFlightGuard};
-use crate::config::{KeySettings, ModelKind, ModelSettings, ProviderKind};
+use crate::config::{KeySettings, ModelKind, ModelSettings, ProviderSettings};
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::Ending;
@@ -195,25 +195,24 @@ pub(super) async fn route(
 }
 
 /// The allowed offers whose upstream can honour the request (`cannot` says what a
-/// provider kind cannot). When none can, the request asks for something no allowed
+/// provider cannot). When none can, the request asks for something no allowed
 /// offer has: a 400 naming the field.
 pub(super) fn servable(
     app: &AppState,
     model: &ModelSettings,
     allowed: &[usize],
-    cannot: impl Fn(ProviderKind) -> Option<Unsupported>,
+    cannot: impl Fn(&ProviderSettings) -> Option<Unsupported>,
 ) -> Result<Vec<usize>, GatewayError> {
     let mut refusal = None;
     let servable: Vec<usize> = allowed
         .iter()
         .copied()
         .filter(|offer| {
-            let kind = model
+            let provider = model
                 .offers
                 .get(*offer)
-                .and_then(|o| app.settings.providers.get(o.provider))
-                .map(|p| p.kind);
-            match kind.and_then(&cannot) {
+                .and_then(|o| app.settings.providers.get(o.provider));
+            match provider.and_then(&cannot) {
                 Some(unsupported) => {
                     refusal.get_or_insert(unsupported);
                     false

@@ -98,6 +98,43 @@ def test_a_stream_is_parsed_by_the_sdk_and_its_message_delta_carries_the_cost(ga
     assert stored["output_tokens"] == delta.usage.output_tokens
 
 
+# USD per 1M tokens of the demo's Claude offers (config/prices.toml, anthropic/claude-sonnet-4-5).
+SONNET = {"input": Decimal("3"), "write": Decimal("3.75"), "read": Decimal("0.30"), "output": Decimal("15")}
+
+
+def test_claude_is_served_natively_with_cache_reads_priced_as_their_own_class(gateway):
+    raw = client(gateway).messages.with_raw_response.create(
+        model="claude-sonnet",
+        max_tokens=300,
+        system=[{"type": "text", "text": "You answer in one paragraph.", "cache_control": {"type": "ephemeral"}}],
+        messages=[
+            {"role": "user", "content": "What is a gateway?"},
+            {"role": "assistant", "content": "A gateway forwards requests."},
+            {"role": "user", "content": "And what does it cost?"},
+        ],
+    )
+    message = raw.parse()
+    usage = message.usage
+    assert usage.cache_read_input_tokens > 0, "the mock answers a cached prefix as a cache hit"
+    expected = (
+        usage.input_tokens * SONNET["input"]
+        + (usage.cache_creation_input_tokens or 0) * SONNET["write"]
+        + usage.cache_read_input_tokens * SONNET["read"]
+        + usage.output_tokens * SONNET["output"]
+    ) / Decimal(1_000_000)
+    extra = message.model_extra["tollgate"]
+    assert Decimal(extra["cost_usd"]) == expected == Decimal(raw.headers["x-tollgate-cost-usd"])
+    assert extra["provider"] == "anthropic" and extra["jurisdiction"] == "US"
+    eu = client(gateway).messages.create(
+        model="claude-sonnet",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "Hi"}],
+        extra_headers={"x-tollgate-residency": "EU"},
+    )
+    assert eu.model_extra["tollgate"]["provider"] == "anthropic-eu"
+    assert eu.model_extra["tollgate"]["jurisdiction"] == "EU"
+
+
 def test_errors_are_the_sdks_own_exceptions(gateway):
     with pytest.raises(anthropic.AuthenticationError):
         client(gateway, key="not-a-key").messages.create(
@@ -118,5 +155,5 @@ def test_every_messages_request_is_in_the_ledger(gateway):
     rows = sqlite3.connect(gateway["ledger"]).execute(
         "SELECT count(*) FROM requests WHERE route = 'messages'"
     ).fetchone()
-    # One answer, two streams, three refusals (each refusal is recorded too).
-    assert rows[0] == 6
+    # Three answers, two streams, three refusals (each refusal is recorded too).
+    assert rows[0] == 8

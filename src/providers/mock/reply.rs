@@ -116,7 +116,7 @@ fn draft(flavor: MockFlavor, prompt: &Prompt, kind: TokenizerKind, rng: &mut Std
         has_reasoning_field: false,
     };
     match flavor {
-        MockFlavor::Openai => {
+        MockFlavor::Openai | MockFlavor::Anthropic => {
             let cut = truncate(kind, &mut answer, limit);
             plain(answer, cut)
         }

@@ -593,3 +593,91 @@ fn flavor_path_segments_round_trip() {
     }
     assert_eq!(MockFlavor::from_segment("OpenAI"), None);
 }
+
+/// A Messages request to the Anthropic flavor, with or without `anthropic-version`.
+async fn messages(body: Value, version: bool) -> Reply {
+    let mut request = Request::post("/anthropic/v1/messages").header("x-api-key", "any");
+    if version {
+        request = request.header("anthropic-version", "2023-06-01");
+    }
+    let response = router(MockOptions::default())
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn anthropic_flavor_answers_messages_with_usage_that_adds_up_the_anthropic_way() {
+    let ask = json!({"model": "claude-sonnet-4-5", "max_tokens": 400,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "What is a gateway?"},
+                     {"role": "assistant", "content": "It forwards requests."},
+                     {"role": "user", "content": [{"type": "text", "text": "And the cost?"}]}]});
+    let reply = messages(ask.clone(), true).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["type"], "message");
+    assert!(body["id"].as_str().unwrap().starts_with("msg_"));
+    let text = body["content"][0]["text"].as_str().unwrap();
+    let usage = &body["usage"];
+    let kind = TokenizerKind::for_model("claude-sonnet-4-5");
+    assert_eq!(usage["output_tokens"], count_text(kind, text));
+    let prompt = json!([{"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is a gateway?"},
+        {"role": "assistant", "content": "It forwards requests."},
+        {"role": "user", "content": "And the cost?"}]);
+    let input = usage["input_tokens"].as_u64().unwrap()
+        + usage["cache_read_input_tokens"].as_u64().unwrap();
+    assert_eq!(
+        input,
+        count_chat_prompt(kind, &prompt),
+        "input excludes the cache reads"
+    );
+    assert!(
+        usage["cache_read_input_tokens"].as_u64().unwrap() > 0,
+        "cache_control: a cache hit"
+    );
+
+    let mut stream = ask;
+    stream["stream"] = json!(true);
+    let reply = messages(stream, true).await;
+    let names: Vec<&str> = reply
+        .body
+        .split("\n\n")
+        .filter_map(|f| f.strip_prefix("event: "))
+        .map(|f| f.lines().next().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+
+    let refused = messages(
+        json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+        false,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json()["error"]["type"], "invalid_request_error");
+    let chat = post("/anthropic/v1/chat/completions", ask_body()).await;
+    assert_eq!(
+        chat.status,
+        StatusCode::NOT_FOUND,
+        "the Anthropic flavor speaks Messages only"
+    );
+}
+
+fn ask_body() -> Value {
+    json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+}

@@ -44,10 +44,13 @@ impl Meta {
                 .into_uuid()
                 .to_string(),
             MockFlavor::AzureThink => format!("{:032x}", rng.random::<u128>()),
+            MockFlavor::Anthropic => format!("msg_{:024x}", rng.random::<u128>()),
         };
         let model = match flavor {
             MockFlavor::Openai | MockFlavor::OpenaiReasoning => openai_snapshot(model),
-            MockFlavor::Deepseek | MockFlavor::AzureThink => model.to_owned(),
+            MockFlavor::Deepseek | MockFlavor::AzureThink | MockFlavor::Anthropic => {
+                model.to_owned()
+            }
         };
         let fingerprint = format!("fp_{:010x}", super::fnv1a(model.as_bytes()) >> 24);
         Self {
@@ -115,6 +118,13 @@ pub(super) fn usage(flavor: MockFlavor, counts: Counts, has_reasoning_field: boo
             "total_tokens": total,
             "completion_tokens": counts.completion
         }),
+        // Anthropic's input_tokens excludes cache reads (§5).
+        MockFlavor::Anthropic => json!({
+            "input_tokens": counts.prompt.saturating_sub(counts.cached),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": counts.cached,
+            "output_tokens": counts.completion
+        }),
     }
 }
 
@@ -123,7 +133,8 @@ pub(super) fn completion(flavor: MockFlavor, meta: &Meta, reply: &Reply) -> Valu
     let content = reply.content_chunks.concat();
     let usage = usage(flavor, reply.counts, reply.has_reasoning_field);
     match flavor {
-        MockFlavor::Openai | MockFlavor::OpenaiReasoning => json!({
+        // The chat routes refuse the Anthropic flavor; its shapes are in `messages`.
+        MockFlavor::Openai | MockFlavor::OpenaiReasoning | MockFlavor::Anthropic => json!({
             "id": meta.id, "object": "chat.completion", "created": meta.created,
             "model": meta.model, "system_fingerprint": meta.fingerprint,
             "service_tier": "default",
@@ -244,7 +255,7 @@ fn stream_events(
     let reasoning_field = reply.has_reasoning_field;
     let mut content = reply.content_chunks.iter();
     let first_delta = match flavor {
-        MockFlavor::Openai | MockFlavor::OpenaiReasoning => {
+        MockFlavor::Openai | MockFlavor::OpenaiReasoning | MockFlavor::Anthropic => {
             json!({"role": "assistant", "content": "", "refusal": null})
         }
         MockFlavor::Deepseek if reasoning_field => {
@@ -272,7 +283,7 @@ fn stream_events(
     let usage = usage(flavor, reply.counts, reasoning_field);
     let finish = Some(reply.finish_reason);
     match flavor {
-        MockFlavor::Openai | MockFlavor::OpenaiReasoning => {
+        MockFlavor::Openai | MockFlavor::OpenaiReasoning | MockFlavor::Anthropic => {
             events.push(chunker.delta(json!({}), finish, None));
             if include_usage {
                 events.push(chunker.chunk(json!([]), Some(usage)));
