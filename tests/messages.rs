@@ -298,3 +298,52 @@ async fn errors_come_in_anthropics_shape_and_untranslatable_fields_are_named() {
     gw.stop().await;
     assert_eq!(fake.count(), 0, "nothing reached the upstream");
 }
+
+#[tokio::test]
+async fn count_tokens_asks_claude_and_counts_itself_for_other_upstreams() {
+    let fake = FakeAnthropic::start().await;
+    let mut gw = start_gateway(&claude(&fake.base_url)).await;
+    let ask = json!({"model": "claude", "messages": [{"role": "user", "content": "Hi"}]});
+    let resp = Gateway::client()
+        .post(format!("{}/v1/messages/count_tokens", gw.url))
+        .header("x-api-key", KEY)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-usage-source"], "reported");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"input_tokens": 1234})
+    );
+    let (headers, sent) = fake.received().pop().unwrap();
+    assert_eq!(headers["x-api-key"], "secret-P1_KEY");
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    let rows = gw.ledger_rows().await;
+    gw.stop().await;
+    let row = rows.last().unwrap();
+    assert_eq!(row["route"], "count_tokens");
+    assert!(row["cost_usd"].is_null(), "counting is not billed");
+
+    let r1 = FakeUpstream::start(Reply::json(fixture("deepseek/chat_reasoner.json"))).await;
+    let mut gw = start_gateway(&deepseek(&r1.base_url)).await;
+    let resp = Gateway::client()
+        .post(format!("{}/v1/messages/count_tokens", gw.url))
+        .header("x-api-key", KEY)
+        .json(&json!({"model": "r1", "messages": [{"role": "user", "content": "Hi there"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-tollgate-usage-source"], "estimated");
+    let n = resp.json::<Value>().await.unwrap()["input_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!((3..20).contains(&n), "{n}");
+    gw.stop().await;
+    assert_eq!(
+        r1.count(),
+        0,
+        "DeepSeek has no counting API: nothing is sent"
+    );
+}

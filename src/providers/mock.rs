@@ -94,6 +94,10 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/{flavor}/chat/completions", post(chat_flavored))
         .route("/{flavor}/models/chat/completions", post(chat_flavored))
         .route("/{flavor}/v1/messages", post(messages_flavored))
+        .route(
+            "/{flavor}/v1/messages/count_tokens",
+            post(count_tokens_flavored),
+        )
         .route("/v1/embeddings", post(embeddings))
         .route("/{flavor}/v1/embeddings", post(embeddings_flavored))
         .with_state(opts)
@@ -163,6 +167,17 @@ async fn messages_flavored(
 ) -> Response {
     match MockFlavor::from_segment(&segment) {
         Some(MockFlavor::Anthropic) => messages::answer(opts, &headers, &body),
+        _ => MockError::UnknownFlavor { segment }.into_response(),
+    }
+}
+
+async fn count_tokens_flavored(
+    Path(segment): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    match MockFlavor::from_segment(&segment) {
+        Some(MockFlavor::Anthropic) => messages::count_tokens(&headers, &body),
         _ => MockError::UnknownFlavor { segment }.into_response(),
     }
 }

@@ -8,6 +8,7 @@ mod admin;
 mod answer;
 mod attempts;
 mod chat;
+mod count_tokens;
 mod dashboard;
 mod edge;
 mod embeddings;
@@ -109,6 +110,10 @@ pub fn app_router(state: Shared) -> Router {
         )
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/messages", post(messages::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
         .route("/embeddings", post(embeddings::embeddings))
         .route(
             "/openai/deployments/{deployment}/embeddings",

@@ -21,13 +21,22 @@ impl FakeAnthropic {
     pub async fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let seen = received.clone();
-        let app = axum::Router::new().route(
-            "/v1/messages",
-            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                let seen = seen.clone();
-                async move { answer(&seen, headers, &body) }
-            }),
-        );
+        let counted = received.clone();
+        let app = axum::Router::new()
+            .route(
+                "/v1/messages",
+                axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                    let seen = seen.clone();
+                    async move { answer(&seen, headers, &body) }
+                }),
+            )
+            .route(
+                "/v1/messages/count_tokens",
+                axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                    let seen = counted.clone();
+                    async move { count_tokens(&seen, headers, &body) }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -78,4 +87,29 @@ fn answer(seen: &Mutex<Vec<(HeaderMap, Value)>>, headers: HeaderMap, body: &[u8]
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     resp
+}
+
+/// `count_tokens`: the same checks, then a fixed count (Anthropic's tokenizer is private).
+fn count_tokens(
+    seen: &Mutex<Vec<(HeaderMap, Value)>>,
+    headers: HeaderMap,
+    body: &[u8],
+) -> Response {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    seen.lock().unwrap().push((headers.clone(), body));
+    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("secret-P1_KEY") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid x-api-key",
+        );
+    }
+    if headers.get("anthropic-version").is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        );
+    }
+    axum::Json(json!({"input_tokens": 1234})).into_response()
 }

@@ -35,6 +35,15 @@ fn invalid(param: &'static str, message: &str) -> GatewayError {
 
 impl MessagesRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, GatewayError> {
+        Self::parse_with(bytes, true)
+    }
+
+    /// A `POST /v1/messages/count_tokens` body: a Messages body without `max_tokens`.
+    pub fn parse_for_count(bytes: &[u8]) -> Result<Self, GatewayError> {
+        Self::parse_with(bytes, false)
+    }
+
+    fn parse_with(bytes: &[u8], needs_max_tokens: bool) -> Result<Self, GatewayError> {
         let Top { body, messages } = serde_json::from_slice(bytes).map_err(|e| {
             GatewayError::new(
                 ErrorCode::InvalidRequest,
@@ -45,11 +54,16 @@ impl MessagesRequest {
             Some(Value::String(m)) if !m.is_empty() => m.clone(),
             _ => return Err(invalid("model", "`model` must be a non-empty string")),
         };
-        let max_tokens = body
-            .get("max_tokens")
-            .and_then(Value::as_u64)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| invalid("max_tokens", "`max_tokens` must be a positive integer"))?;
+        let max_tokens = match body.get("max_tokens").and_then(Value::as_u64) {
+            Some(n) if n > 0 => n,
+            None if !needs_max_tokens && body.get("max_tokens").is_none() => 1,
+            _ => {
+                return Err(invalid(
+                    "max_tokens",
+                    "`max_tokens` must be a positive integer",
+                ))
+            }
+        };
         let messages = messages
             .filter(|m| m.get().trim_start().starts_with('[') && m.get() != "[]")
             .ok_or_else(|| invalid("messages", "`messages` must be a non-empty array"))?;

@@ -71,6 +71,13 @@ pub fn native_request(req: &MessagesRequest, target: Target<'_>) -> UpstreamRequ
     messages_request(target, req.upstream_body(target.upstream_model))
 }
 
+/// The same body to `{base_url}/v1/messages/count_tokens` (free; answers `input_tokens`).
+pub fn count_tokens_request(req: &MessagesRequest, target: Target<'_>) -> UpstreamRequest {
+    let mut out = native_request(req, target);
+    out.url = format!("{}/v1/messages/count_tokens", target.provider.base_url);
+    out
+}
+
 impl ProviderAdapter for Anthropic {
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         // Checked before routing (`cannot_serve`): an offer that cannot translate the

@@ -26,6 +26,32 @@ pub(super) fn answer(opts: MockOptions, headers: &HeaderMap, body: &[u8]) -> Res
     }
 }
 
+/// `POST /anthropic/v1/messages/count_tokens`: the prompt's tokens, as the answer's
+/// `usage` would count them (cache reads included).
+pub(super) fn count_tokens(headers: &HeaderMap, body: &[u8]) -> Response {
+    // count_tokens takes a Messages body without max_tokens.
+    let with_limit = serde_json::from_slice::<Value>(body).map(|mut v| {
+        if let Some(o) = v.as_object_mut() {
+            o.entry("max_tokens").or_insert(json!(1));
+        }
+        v.to_string()
+    });
+    let parsed = with_limit
+        .map_err(|e| bad(&format!("invalid JSON: {e}")))
+        .and_then(|b| parse(headers, b.as_bytes()));
+    match parsed {
+        Ok(request) => {
+            let kind = crate::metering::estimate::TokenizerKind::for_model(&request.prompt.model);
+            let n = crate::metering::estimate::count_chat_prompt(kind, &request.prompt.messages);
+            axum::Json(json!({ "input_tokens": n })).into_response()
+        }
+        Err((status, kind, message)) => {
+            let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+            (status, axum::Json(body)).into_response()
+        }
+    }
+}
+
 struct Request {
     prompt: Prompt,
     stream: bool,
