@@ -32,10 +32,7 @@ pub async fn count_tokens(
     body: axum::body::Body,
 ) -> Response {
     let mut facts = super::new_facts(&app, "count_tokens");
-    let served = tokio::select! {
-        r = serve(&app, &headers, body, &mut facts) => r,
-        () = app.shutdown.cut_requested() => Err(pipeline::shutting_down()),
-    };
+    let served = pipeline::until_cut(&app, serve(&app, &headers, body, &mut facts)).await;
     served.unwrap_or_else(|err| pipeline::refuse_anthropic(&app, &facts, err))
 }
 

@@ -45,10 +45,11 @@ async fn handle(
     path_model: Option<String>,
 ) -> Response {
     let mut facts = super::new_facts(&app, route);
-    let served = tokio::select! {
-        r = serve(&app, &headers, body, path_model.as_deref(), &mut facts) => r,
-        () = app.shutdown.cut_requested() => Err(pipeline::shutting_down()),
-    };
+    let served = pipeline::until_cut(
+        &app,
+        serve(&app, &headers, body, path_model.as_deref(), &mut facts),
+    )
+    .await;
     served.unwrap_or_else(|err| pipeline::refuse(&app, &facts, err))
 }
 

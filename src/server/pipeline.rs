@@ -227,6 +227,19 @@ pub(super) fn servable(
     }
 }
 
+/// `serve`'s answer, or, at the shutdown deadline, the error a request still waiting
+/// (on its body or the upstream) is answered with, so that it is answered 503 and
+/// recorded rather than dropped with its connection.
+pub(super) async fn until_cut(
+    app: &AppState,
+    serve: impl std::future::Future<Output = Result<Response, GatewayError>>,
+) -> Result<Response, GatewayError> {
+    tokio::select! {
+        r = serve => r,
+        () = app.shutdown.cut_requested() => Err(shutting_down()),
+    }
+}
+
 /// The error a request still waiting at the shutdown deadline is answered with.
 pub(super) fn shutting_down() -> GatewayError {
     GatewayError::new(

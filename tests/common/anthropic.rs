@@ -56,19 +56,8 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 fn answer(seen: &Mutex<Vec<(HeaderMap, Value)>>, headers: HeaderMap, body: &[u8]) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     seen.lock().unwrap().push((headers.clone(), body.clone()));
-    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("secret-P1_KEY") {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "invalid x-api-key",
-        );
-    }
-    if headers.get("anthropic-version").is_none() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "anthropic-version: header is required",
-        );
+    if let Some(refused) = refuse_headers(&headers) {
+        return refused;
     }
     if !body.get("max_tokens").is_some_and(Value::is_u64) {
         return error(
@@ -97,19 +86,27 @@ fn count_tokens(
 ) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     seen.lock().unwrap().push((headers.clone(), body));
+    if let Some(refused) = refuse_headers(&headers) {
+        return refused;
+    }
+    axum::Json(json!({"input_tokens": 1234})).into_response()
+}
+
+/// What Anthropic refuses before reading the body: a wrong `x-api-key` (401) or no
+/// `anthropic-version` (400).
+fn refuse_headers(headers: &HeaderMap) -> Option<Response> {
     if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("secret-P1_KEY") {
-        return error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "invalid x-api-key",
-        );
+        ));
     }
-    if headers.get("anthropic-version").is_none() {
-        return error(
+    headers.get("anthropic-version").is_none().then(|| {
+        error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "anthropic-version: header is required",
-        );
-    }
-    axum::Json(json!({"input_tokens": 1234})).into_response()
+        )
+    })
 }

@@ -43,6 +43,10 @@ async fn call(path: &str, body: impl Into<Body>) -> Reply {
         .header("authorization", "Bearer any-key-is-fine")
         .body(body.into())
         .unwrap();
+    send(request).await
+}
+
+async fn send(request: Request<Body>) -> Reply {
     let response = router(MockOptions::default())
         .oneshot(request)
         .await
@@ -600,20 +604,7 @@ async fn messages(body: Value, version: bool) -> Reply {
     if version {
         request = request.header("anthropic-version", "2023-06-01");
     }
-    let response = router(MockOptions::default())
-        .oneshot(request.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(bytes.to_vec()).unwrap(),
-    }
+    send(request.body(Body::from(body.to_string())).unwrap()).await
 }
 
 #[tokio::test]
