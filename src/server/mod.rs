@@ -19,6 +19,8 @@ mod messages_answer;
 mod pipeline;
 mod prices;
 mod relay;
+mod responses;
+mod responses_answer;
 mod savings;
 mod usage;
 
@@ -109,6 +111,7 @@ pub fn app_router(state: Shared) -> Router {
         )
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/messages", post(messages::messages))
+        .route("/v1/responses", post(responses::responses))
         .route("/embeddings", post(embeddings::embeddings))
         .route(
             "/openai/deployments/{deployment}/embeddings",
