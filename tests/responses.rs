@@ -81,7 +81,10 @@ async fn a_responses_client_is_served_by_deepseek_r1_with_exact_cost() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["object"], "response");
     assert_eq!(body["status"], "completed");
-    assert_eq!(body["max_output_tokens"], 1000, "the request's settings echoed");
+    assert_eq!(
+        body["max_output_tokens"], 1000,
+        "the request's settings echoed"
+    );
     let output = body["output"].as_array().unwrap();
     let kinds: Vec<&str> = output.iter().map(|i| i["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["reasoning", "message"], "reasoning first");
@@ -106,7 +109,11 @@ async fn a_responses_client_is_served_by_deepseek_r1_with_exact_cost() {
             {"role": "user", "content": [{"type": "text", "text": "hello"}]}])
     );
     assert_eq!(sent.body["max_tokens"], 1000);
-    assert_eq!(sent.body.get("store"), None, "nothing Responses-only is sent");
+    assert_eq!(
+        sent.body.get("store"),
+        None,
+        "nothing Responses-only is sent"
+    );
     let rows = gw.ledger_rows().await;
     gw.stop().await;
     let row = rows.last().unwrap();
@@ -119,7 +126,11 @@ async fn a_deepseek_stream_reaches_a_responses_client_as_the_documented_events()
     let fake = FakeUpstream::start(Reply::sse_events(&fixture("deepseek/chat_stream.sse"))).await;
     let at = Utc.with_ymd_and_hms(2025, 10, 1, 12, 0, 0).unwrap();
     let mut gw = start_gateway_at(&deepseek(&fake.base_url), Some(at)).await;
-    let resp = post(&gw, json!({"model": "r1", "stream": true, "input": "hello"})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "r1", "stream": true, "input": "hello"}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-tollgate-jurisdiction"], "CN");
     let got = events(resp).await;
@@ -189,10 +200,7 @@ async fn what_a_stateless_chat_translation_cannot_honour_is_refused_by_name() {
         ),
         (json!({"background": true}), "background"),
         (json!({"tools": [{"type": "web_search"}]}), "tools[0].type"),
-        (
-            json!({"reasoning": {"effort": "high"}}),
-            "reasoning.effort",
-        ),
+        (json!({"reasoning": {"effort": "high"}}), "reasoning.effort"),
     ];
     for (extra, param) in cases {
         let mut body = json!({"model": "r1", "input": "hi"});
