@@ -4,3 +4,4 @@ pub mod anthropic;
 pub mod embeddings;
 pub mod error;
 pub mod openai;
+pub mod responses;

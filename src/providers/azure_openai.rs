@@ -14,6 +14,10 @@ use crate::api::openai::ChatRequest;
 pub struct AzureOpenAi;
 
 impl ProviderAdapter for AzureOpenAi {
+    fn takes_reasoning_effort(&self) -> bool {
+        true
+    }
+
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         let mut body = chat_body(req, target);
         body.rename_max_tokens_for_reasoning_models();

@@ -15,6 +15,10 @@ use crate::metering::Usage;
 pub struct MockAdapter;
 
 impl ProviderAdapter for MockAdapter {
+    fn takes_reasoning_effort(&self) -> bool {
+        true
+    }
+
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         let body = chat_body(req, target);
         let url = format!("{}/v1/chat/completions", target.provider.base_url);

@@ -65,6 +65,13 @@ pub trait ProviderAdapter: Send + Sync {
         None
     }
 
+    /// Whether the upstream takes chat's `reasoning_effort` (OpenAI's o-series and its
+    /// Azure deployments do). A translated request that sets it (the Responses API's
+    /// `reasoning.effort`) is not sent to an upstream that does not.
+    fn takes_reasoning_effort(&self) -> bool {
+        false
+    }
+
     /// Build the upstream embeddings request for `req` served by `target`; `None` when
     /// the dialect has no embeddings API (`ProviderKind::serves_embeddings` says the
     /// same, so check-config refuses such an offer before it can be routed to).

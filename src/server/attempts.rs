@@ -10,11 +10,12 @@ use axum::response::Response;
 use super::answer::call;
 use super::relay::{open_stream, ClientDialect};
 use super::AppState;
-use super::{embeddings_answer, messages_answer};
+use super::{embeddings_answer, messages_answer, responses_answer};
 use crate::api::anthropic::MessagesRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
+use crate::api::responses::ResponsesRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::estimate::{prompt_estimate, TokenizerKind};
@@ -31,6 +32,9 @@ pub enum Work<'a> {
     /// An Anthropic Messages request, and its chat-completions translation when it has
     /// one (offers that need it are filtered out before attempts when it has none).
     Messages(&'a MessagesRequest, Option<&'a ChatRequest>),
+    /// An OpenAI Responses request and its chat-completions translation (every offer
+    /// serves the translation).
+    Responses(&'a ResponsesRequest, &'a ChatRequest),
 }
 
 /// What to try for one request.
@@ -130,6 +134,7 @@ fn expected_tokens(plan: &Plan<'_>, offer: usize) -> u32 {
         Work::Chat(req) => prompt_estimate(req.messages_json().get()),
         Work::Embeddings(req) => req.estimate(),
         Work::Messages(req, _) => u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
+        Work::Responses(req, _) => u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
     };
     u32::try_from(estimate).unwrap_or(u32::MAX)
 }
@@ -193,6 +198,15 @@ async fn attempt(
                 open_stream(app, adapter, upstream_req, ClientDialect::Messages, facts).await
             } else {
                 messages_answer::call(app, adapter, upstream_req, facts).await
+            }
+        }
+        Work::Responses(req, chat) => {
+            let upstream_req = adapter.build_request(chat, target);
+            if req.is_streaming {
+                let client = ClientDialect::Responses(req);
+                open_stream(app, adapter, upstream_req, client, facts).await
+            } else {
+                responses_answer::call(app, adapter, upstream_req, req, facts).await
             }
         }
     };
@@ -287,7 +301,7 @@ fn client_error(provider_id: &str, e: AttemptError) -> GatewayError {
 }
 
 /// How a chat client streams.
-fn chat_client(req: &ChatRequest) -> ClientDialect {
+fn chat_client(req: &ChatRequest) -> ClientDialect<'static> {
     ClientDialect::Chat {
         wants_usage_chunk: req.wants_usage_chunk,
     }

@@ -20,6 +20,8 @@ mod messages_answer;
 mod pipeline;
 mod prices;
 mod relay;
+mod responses;
+mod responses_answer;
 mod savings;
 mod usage;
 
@@ -114,6 +116,7 @@ pub fn app_router(state: Shared) -> Router {
             "/v1/messages/count_tokens",
             post(count_tokens::count_tokens),
         )
+        .route("/v1/responses", post(responses::responses))
         .route("/embeddings", post(embeddings::embeddings))
         .route(
             "/openai/deployments/{deployment}/embeddings",

@@ -3,8 +3,9 @@
 //! pick the model (the key may use it, and it is of the surface's kind), decide
 //! residency (offers outside the key's effective policy are removed before anything
 //! is connected), order the allowed offers and check the budget; and, when any of
-//! these refuses, the one record of the refusal. Chat completions (`chat`) and
-//! embeddings (`embeddings`) are each a parse and an answer around these.
+//! these refuses, the one record of the refusal. Chat completions (`chat`),
+//! embeddings (`embeddings`), Messages (`messages`) and Responses (`responses`) are
+//! each a parse and an answer around these.
 
 use std::sync::Arc;
 

@@ -8,10 +8,12 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 
 use super::AppState;
+use crate::api::responses::ResponsesRequest;
 use crate::metering::facts::RequestFacts;
 use crate::metering::stream::anthropic::AnthropicRelay;
 use crate::metering::stream::anthropic_chat::AnthropicChatRelay;
 use crate::metering::stream::chat_anthropic::ChatAnthropicRelay;
+use crate::metering::stream::chat_responses::ChatResponsesRelay;
 use crate::metering::stream::openai_chat::OpenAiChatRelay;
 use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
 use crate::providers::{Dialect, ProviderAdapter};
@@ -19,11 +21,14 @@ use crate::upstream::AttemptError;
 
 /// The dialect the client streams in, and what it asked of the stream.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum ClientDialect {
+pub(super) enum ClientDialect<'a> {
     /// OpenAI chat completions; `stream_options.include_usage` as the client set it.
     Chat { wants_usage_chunk: bool },
     /// Anthropic Messages.
     Messages,
+    /// OpenAI Responses (served by chat-completions upstreams only); the request's
+    /// settings are repeated in each `response` the stream carries.
+    Responses(&'a ResponsesRequest),
 }
 
 /// Open the upstream stream for one attempt. An answer that is not an event stream is
@@ -33,7 +38,7 @@ pub(super) async fn open_stream(
     app: &AppState,
     adapter: &'static dyn ProviderAdapter,
     upstream_req: crate::providers::UpstreamRequest,
-    client: ClientDialect,
+    client: ClientDialect<'_>,
     facts: &RequestFacts,
 ) -> Result<Response, AttemptError> {
     let upstream_started = tokio::time::Instant::now();
@@ -77,6 +82,16 @@ pub(super) async fn open_stream(
             setup,
             ChatAnthropicRelay::new(),
         )),
+        (ClientDialect::Responses(req), Dialect::OpenAiChat) => {
+            let relay = ChatResponsesRelay::new(req.echo(), facts.created_at.timestamp());
+            Body::new(MeteredBody::new(first, rest, setup, relay))
+        }
+        // `responses::servable_by` keeps such offers out of the attempts.
+        (ClientDialect::Responses(_), Dialect::AnthropicMessages) => {
+            return Err(AttemptError::Protocol(
+                "the Responses API is not translated from Anthropic streams",
+            ))
+        }
     };
     let mut resp = Response::new(body);
     let h = resp.headers_mut();

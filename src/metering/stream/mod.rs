@@ -11,6 +11,7 @@
 //! - [`anthropic_chat`]: Anthropic Messages events translated into those chunks;
 //! - [`anthropic`]: Anthropic Messages events relayed to an Anthropic client;
 //! - [`chat_anthropic`]: OpenAI chunks translated into Anthropic Messages events;
+//! - [`chat_responses`]: OpenAI chunks translated into Responses events;
 
 //!
 //! A relay writes events into one buffer per upstream read, byte for byte as the
@@ -20,6 +21,7 @@
 pub mod anthropic;
 pub mod anthropic_chat;
 pub mod chat_anthropic;
+pub mod chat_responses;
 pub mod openai_chat;
 pub mod tap;
 

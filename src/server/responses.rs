@@ -1,0 +1,117 @@
+//! The OpenAI Responses surface (`POST /v1/responses`): the shared pipeline steps
+//! (`pipeline`), the Responses parse, and failover attempts (`attempts`). Every offer
+//! serves the request through its explicit chat-completions translation
+//! (`api::responses::to_chat`), and the answer or stream is translated back
+//! (`responses_answer`, `metering::stream::chat_responses`). tollgate does not relay
+//! the Responses API natively to OpenAI or Azure OpenAI (yet): requests that only a
+//! native relay could honour (`store: true`, `previous_response_id`, built-in tools)
+//! are refused with a 400 naming the field. Anthropic offers are not tried either:
+//! their answer would need a second translation. Errors are in OpenAI's shape.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::{attempts, pipeline, AppState};
+use crate::api::error::{GatewayError, Unsupported};
+use crate::api::openai::ChatRequest;
+use crate::api::responses::{to_chat, ResponsesRequest};
+use crate::config::{ModelKind, ProviderSettings};
+use crate::metering::facts::RequestFacts;
+use crate::providers::{adapter_for_provider, Dialect};
+
+/// `POST /v1/responses`.
+pub async fn responses(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut facts = super::new_facts(&app, "responses");
+    let served = pipeline::until_cut(&app, serve(&app, &headers, body, &mut facts)).await;
+    served.unwrap_or_else(|err| pipeline::refuse(&app, &facts, err))
+}
+
+async fn serve(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    facts: &mut RequestFacts,
+) -> Result<Response, GatewayError> {
+    let admitted = pipeline::admit(app, headers, body, facts).await?;
+    let key_index = admitted.key_index;
+    let req = ResponsesRequest::parse(&admitted.body)?;
+    drop(admitted.body);
+    facts.is_streaming = req.is_streaming;
+    // The chat translation serves every offer, and is the prompt tollgate counts when
+    // an upstream reports no usage.
+    let translated = to_chat::chat_body(&req).and_then(|bytes| {
+        ChatRequest::parse(&bytes, None).map_err(|e| Unsupported::new("input", e.message))
+    });
+    let chat = translated.as_ref().ok().map(|c| Arc::new(c.clone()));
+    let (model_index, model) = pipeline::find_model(app, key_index, &req.model, ModelKind::Chat)?;
+    facts.logical_model = Some(model.name.clone());
+    facts.request = chat.clone();
+    let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
+        servable_by(provider, &translated)
+    })?;
+    // Every allowed offer needed the translation, so `servable` refused without it.
+    let Some(chat) = chat else {
+        return Err(GatewayError::new(
+            crate::api::error::ErrorCode::Internal,
+            "the Responses request has no chat translation",
+        ));
+    };
+    let expected = pipeline::Expected {
+        prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
+        max_output: req.max_output_tokens,
+    };
+    let candidates = pipeline::route(
+        app,
+        key_index,
+        (model_index, model),
+        &allowed,
+        expected,
+        facts,
+    )
+    .await?;
+    let plan = attempts::Plan {
+        req: attempts::Work::Responses(&req, &chat),
+        model_index,
+        model,
+        candidates: &candidates,
+    };
+    let resp = attempts::run(app, &plan, facts).await?;
+    let in_flight = admitted.in_flight;
+    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+}
+
+/// What keeps a provider kind from serving the request: a refused translation, an
+/// upstream in another dialect, `reasoning_effort` for an upstream that does not take
+/// it, or a field the upstream cannot honour.
+fn servable_by(
+    provider: &ProviderSettings,
+    translated: &Result<ChatRequest, Unsupported>,
+) -> Option<Unsupported> {
+    let adapter = adapter_for_provider(provider);
+    let chat = match translated {
+        Ok(chat) => chat,
+        Err(refused) => return Some(refused.clone()),
+    };
+    if adapter.answers_in() != Dialect::OpenAiChat {
+        return Some(Unsupported::new(
+            "model",
+            "the Responses API is served by chat-completions upstreams only, and this model's allowed offers are Anthropic's",
+        ));
+    }
+    if chat.body.contains_key("reasoning_effort") && !adapter.takes_reasoning_effort() {
+        return Some(Unsupported::new(
+            "reasoning.effort",
+            "this upstream takes no reasoning effort (it reasons as it will)",
+        ));
+    }
+    adapter.cannot_serve(chat)
+}
