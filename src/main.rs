@@ -419,7 +419,7 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
     use tollgate::instant::Bound;
     let opts = commands::RepriceOptions {
         ledger,
-        filter: tollgate::ledger::scan::Filter {
+        filter: tollgate::ledger::filter::Filter {
             from: cli_instant("from", args.from.as_deref(), Bound::Start)?,
             to: cli_instant("to", args.to.as_deref(), Bound::End)?,
             key_name: args.key.clone(),

@@ -206,7 +206,7 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
     let prices = tollgate::pricing::PriceBook::load(&gw.dir.path().join("prices.toml")).unwrap();
     let opts = |target: &str| tollgate::pricing::commands::RepriceOptions {
         ledger: tollgate::ledger::LedgerStore::Sqlite(ledger.clone()),
-        filter: tollgate::ledger::scan::Filter::default(),
+        filter: tollgate::ledger::filter::Filter::default(),
         target: target.into(),
     };
     let same =
@@ -241,7 +241,7 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
     }
     let on_o1 = Decimal::from_str("0.03963").unwrap();
     let records =
-        tollgate::ledger::scan::fold(&ledger, &Default::default(), Vec::new(), |all, r| {
+        tollgate::ledger::sqlite::scan::fold(&ledger, &Default::default(), Vec::new(), |all, r| {
             all.push(r)
         })
         .unwrap();

@@ -238,7 +238,7 @@ async fn a_record_of_a_month_without_a_partition_lands_in_the_default_one_and_st
     );
     assert_eq!(pg.find("far-future").await.unwrap(), Some(far.clone()));
     let store = LedgerStore::Postgres(pg.clone());
-    let filter = tollgate::ledger::scan::Filter {
+    let filter = tollgate::ledger::filter::Filter {
         from: Some(at(2099, 5, 1, 0)),
         to: Some(at(2099, 6, 1, 0)),
         ..Default::default()
@@ -410,7 +410,7 @@ async fn an_unpartitioned_postgres_ledger_migrates_with_every_record_readable() 
     // Listing pages through all of them, and the writer goes on writing.
     let store = LedgerStore::Postgres(pg.clone());
     let all = store
-        .page(&tollgate::ledger::scan::Filter::default(), None, 1_000)
+        .page(&tollgate::ledger::filter::Filter::default(), None, 1_000)
         .await
         .unwrap();
     assert_eq!(all.len(), records.len());

@@ -10,12 +10,12 @@
 
 mod audit;
 mod deferred;
+pub mod filter;
 mod policy_json;
 pub mod postgres;
 mod record;
 pub mod retention;
 pub mod rollup;
-pub mod scan;
 pub mod sqlite;
 mod store;
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! and the whole record as `json`, which is what tollgate reads back, so a record round
 //! trips exactly, field for field, without a second decoder to keep in step with
 //! SQLite's. The writer adds each batch to the rollup tables in the same transaction
-//! (`rollup::postgres`); aggregate reads come from them. The schema is migrated at
+//! (`rollups`); aggregate reads come from them. The schema is migrated at
 //! start-up under an advisory lock, so replicas starting together do not race. Writes
 //! go through a small connection pool; a database that is down fails the batch, which
 //! the writer keeps and retries. Connections are encrypted as the URL's `sslmode`
@@ -15,6 +15,7 @@
 //! months (see [`partitions`]).
 
 pub mod partitions;
+pub(super) mod rollups;
 mod tls;
 
 use std::collections::HashSet;
@@ -26,11 +27,11 @@ use rust_decimal::Decimal;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::IsolationLevel;
 
-use super::rollup::postgres::Upserts;
+use super::filter::{page_sql, Filter, PageParams, PageValue};
 use super::rollup::query::{Groups, UsageQuery};
 use super::rollup::{self, RebuildReport, RollupBatch};
-use super::scan::{page_sql, Filter, PageParams, PageValue};
 use super::{LedgerError, LedgerSink, UsageRecord};
+use rollups::Upserts;
 
 /// Schema migrations; entry `n` takes the stored version from `n` to `n + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -64,7 +65,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_key_name ON requests (key_name, created_at_ms);
     CREATE INDEX requests_logical_model ON requests (logical_model, created_at_ms);
 ",
-    rollup::postgres::ROLLUPS,
+    rollups::ROLLUPS,
     // Monthly partitions (retention drops whole months); see `partitions`.
     partitions::MIGRATION,
 ];
@@ -214,9 +215,9 @@ impl PostgresLedger {
         for step in MIGRATIONS.get(start..).unwrap_or_default() {
             tx.batch_execute(step).await.map_err(pg_err("migrate"))?;
         }
-        if i64::from(found) < rollup::introduced_by(MIGRATIONS, rollup::postgres::ROLLUPS) {
+        if i64::from(found) < rollup::introduced_by(MIGRATIONS, rollups::ROLLUPS) {
             // Replicas starting meanwhile wait on the lock: none writes until this commits.
-            let rolled = rollup::postgres::backfill(&tx, &self.upserts, i64::MIN).await?;
+            let rolled = rollups::backfill(&tx, &self.upserts, i64::MIN).await?;
             if rolled > 0 {
                 tracing::info!(
                     records = rolled,
@@ -241,7 +242,7 @@ impl PostgresLedger {
             .start()
             .await
             .map_err(pg_err("read"))?;
-        let groups = rollup::postgres::usage(&tx, q).await?;
+        let groups = rollups::usage(&tx, q).await?;
         tx.commit().await.map_err(pg_err("read"))?;
         Ok(groups)
     }
@@ -255,13 +256,13 @@ impl PostgresLedger {
     ) -> Result<A, LedgerError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err("read"))?;
-        rollup::postgres::fold_range(&tx, &filter.range(), |r| f(&mut acc, r)).await?;
+        rollups::fold_range(&tx, &filter.range(), |r| f(&mut acc, r)).await?;
         tx.commit().await.map_err(pg_err("read"))?;
         Ok(acc)
     }
 
     /// Recompute the rollup rows from the UTC day of `from_ms` on from the records, in
-    /// one transaction under the migration lock (see `rollup::postgres::rebuild` for why
+    /// one transaction under the migration lock (see `rollups::rebuild` for why
     /// writers may go on).
     pub async fn rebuild_rollups(&self, from_ms: i64) -> Result<RebuildReport, LedgerError> {
         let mut client = self.client().await?;
@@ -272,7 +273,7 @@ impl PostgresLedger {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(pg_err("rebuild rollups"))?;
-        let report = rollup::postgres::rebuild(&tx, &self.upserts, from_ms).await?;
+        let report = rollups::rebuild(&tx, &self.upserts, from_ms).await?;
         tx.commit().await.map_err(pg_err("rebuild rollups"))?;
         Ok(report)
     }
@@ -328,7 +329,7 @@ impl LedgerSink for PostgresLedger {
                 tracing::warn!(request_id = %r.request_id, "duplicate ledger record ignored; the first one stands");
             }
         }
-        rollup::postgres::write(&tx, &self.upserts, &rollups)
+        rollups::write(&tx, &self.upserts, &rollups)
             .await
             .map_err(pg_err("write"))?;
         tx.commit().await.map_err(pg_err("write"))

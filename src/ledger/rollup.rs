@@ -9,17 +9,16 @@
 //! model × provider × upstream model × jurisdiction × route × outcome, and
 //! `usage_daily` keyed by UTC day × key × team × logical model × provider ×
 //! jurisdiction (the dimensions the APIs group by), which is what keeps a month-long
-//! query to a few thousand rows. Storage (`sqlite`, `postgres`), column names
-//! (`columns`) and query planning (`plan`, `query`) are submodules; nothing here does
-//! I/O.
+//! query to a few thousand rows. Column names (`columns`) and query planning (`plan`,
+//! `query`) are submodules; nothing here does I/O. Each backend stores its rollups in a
+//! submodule of its own (`sqlite::rollups`, `postgres::rollups`), so this module
+//! depends on no backend and the ledger's module graph has no cycle.
 
 pub mod columns;
 pub mod histogram;
 pub mod money;
 pub mod plan;
-pub(super) mod postgres;
 pub mod query;
-pub(super) mod sqlite;
 
 use std::collections::BTreeMap;
 

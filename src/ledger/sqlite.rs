@@ -1,10 +1,12 @@
 //! The default ledger sink: one embedded SQLite file in WAL mode, table `requests`,
 //! one column per `UsageRecord` field, plus the rollup tables the writer keeps in the
-//! same transaction (`rollup::sqlite`). This file owns the schema (versioned with
+//! same transaction (`rollups`). This file owns the schema (versioned with
 //! `PRAGMA user_version`), the row encoding and the blocking SQLite calls, which it
 //! always runs on tokio's blocking pool. It does not queue, batch or retry; the
 //! writer in `ledger` does.
 
+pub(super) mod rollups;
+pub mod scan;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,11 +17,11 @@ use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 use rust_decimal::Decimal;
 
 use super::rollup::query::{Groups, UsageQuery};
-use super::rollup::sqlite::Upserts;
-use super::rollup::{self, money, RebuildReport, RollupBatch};
+use super::rollup::{money, RebuildReport, RollupBatch};
 use super::{
     LedgerError, LedgerSink, Outcome, PriceAudit, PricingStatus, UsageRecord, UsageSource,
 };
+use rollups::Upserts;
 
 /// How long a connection waits for another one's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +73,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE requests ADD COLUMN counted_output_tokens INTEGER;
     ALTER TABLE requests ADD COLUMN output_verifiable INTEGER;
 ",
-    super::rollup::sqlite::ROLLUPS,
+    rollups::ROLLUPS,
     // Aggregates come from the rollups now; what still reads records by key or model
     // (request listing, export) walks one of these ranges newest first.
     "
@@ -133,7 +135,7 @@ impl SqliteSink {
             .map_err(open_err)?;
         migrate(&mut conn, path)?;
         let upserts = Upserts::new();
-        let rolled = rollup::sqlite::backfill(&mut conn, &upserts)?;
+        let rolled = rollups::backfill(&mut conn, &upserts)?;
         if rolled > 0 {
             tracing::info!(
                 records = rolled,
@@ -151,14 +153,14 @@ impl SqliteSink {
     /// (`tollgate ledger rebuild-rollups`). Blocking.
     pub fn rebuild_rollups(&self, from_ms: i64) -> Result<RebuildReport, LedgerError> {
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        rollup::sqlite::rebuild(&mut conn, &self.upserts, from_ms)
+        rollups::rebuild(&mut conn, &self.upserts, from_ms)
     }
 }
 
 /// Answer an aggregate query from the ledger file at `path`. Blocking.
 pub fn usage(path: &Path, q: &UsageQuery) -> Result<Groups, LedgerError> {
-    let mut conn = super::scan::open(path)?;
-    rollup::sqlite::usage(&mut conn, q)
+    let mut conn = scan::open(path)?;
+    rollups::usage(&mut conn, q)
 }
 
 impl LedgerSink for SqliteSink {
@@ -277,7 +279,7 @@ fn insert_batch(
             }
         }
     }
-    rollup::sqlite::write(&tx, upserts, &rollups)?;
+    rollups::write(&tx, upserts, &rollups)?;
     tx.commit()
 }
 

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::filter::Filter;
 use super::postgres::PostgresLedger;
 use super::rollup::columns::Dim;
 use super::rollup::query::{GroupValue, Groups, UsageQuery};
 use super::rollup::RebuildReport;
-use super::scan::{self, Filter};
+use super::sqlite::scan;
 use super::sqlite::{self, SqliteSink};
 use super::{LedgerError, UsageRecord};
 use crate::config::secret::Secret;

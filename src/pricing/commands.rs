@@ -16,7 +16,7 @@ use super::query::{self, PriceQuery};
 use super::reprice::{self, Repricer, Target};
 use super::{PriceBook, PricingError, TokenCounts};
 use crate::config::Settings;
-use crate::ledger::scan::Filter;
+use crate::ledger::filter::Filter;
 use crate::ledger::{LedgerError, LedgerStore};
 
 /// Why a price command failed; the message says what to change.

@@ -14,10 +14,10 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::config::ComparisonGroup;
+use crate::ledger::filter::Filter;
 use crate::ledger::rollup::columns::Dim;
 use crate::ledger::rollup::query::{GroupValue, Groups, UsageQuery};
 use crate::ledger::rollup::Sums;
-use crate::ledger::scan::Filter;
 
 /// The ledger query whose groups [`report`] reads: everything in `filter`'s window,
 /// grouped by logical model and provider.

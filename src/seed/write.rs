@@ -4,7 +4,7 @@
 
 use super::{Generator, SeedOptions};
 use crate::config::Settings;
-use crate::ledger::scan::Filter;
+use crate::ledger::filter::Filter;
 use crate::ledger::sqlite::SqliteSink;
 use crate::ledger::{LedgerError, LedgerSink, LedgerStore, UsageRecord};
 

@@ -15,7 +15,7 @@ use axum::Json;
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::instant::{self, Bound};
-use crate::ledger::scan::Filter;
+use crate::ledger::filter::Filter;
 use crate::pricing::savings;
 use crate::usage::params::rfc3339;
 

@@ -11,7 +11,7 @@ use chrono::DateTime;
 use futures_util::Stream;
 
 use super::{format, UsageError};
-use crate::ledger::scan::Filter;
+use crate::ledger::filter::Filter;
 use crate::ledger::LedgerStore;
 
 /// Records read per page.

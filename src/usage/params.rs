@@ -65,8 +65,8 @@ pub struct Filter {
 
 impl Filter {
     /// The same window and selection as the ledger's scan filter.
-    pub fn to_scan(&self) -> crate::ledger::scan::Filter {
-        crate::ledger::scan::Filter {
+    pub fn to_scan(&self) -> crate::ledger::filter::Filter {
+        crate::ledger::filter::Filter {
             from: Some(self.from),
             to: Some(self.to),
             key_name: self.key.clone(),

@@ -1,7 +1,7 @@
 //! Aggregate queries over rollups: what to group by and filter on ([`UsageQuery`]),
 //! the group a contribution belongs to, and the SQL text both backends run (the
 //! `SUM ... GROUP BY` over a tier, and the writer's upsert). Executing it is the
-//! backends' job (`rollup::sqlite`, `rollup::postgres`); this file does no I/O.
+//! backends' job (`sqlite::rollups`, `postgres::rollups`); this file does no I/O.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

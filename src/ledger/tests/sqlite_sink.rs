@@ -6,7 +6,7 @@ use chrono::{DateTime, Timelike};
 use rusqlite::Connection;
 
 use super::{bare, full, opts, HOUR};
-use crate::ledger::scan::Filter;
+use crate::ledger::filter::Filter;
 use crate::ledger::sqlite::SqliteSink;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions};
 
@@ -226,7 +226,7 @@ async fn a_version_1_file_gains_the_audit_columns_and_keeps_its_records() {
 
 /// What SQLite plans for one page query, one line per step.
 fn page_plan(path: &std::path::Path, filter: &Filter, cursor: Option<(i64, String)>) -> String {
-    use crate::ledger::scan::{page_sql, PageParams};
+    use crate::ledger::filter::{page_sql, PageParams};
     let conn = Connection::open(path).unwrap();
     let p = PageParams::of(filter, cursor.as_ref(), 100);
     let sql = page_sql("SELECT *", &p, |n| format!("?{n}"));
@@ -269,7 +269,7 @@ async fn request_pages_walk_one_index_range_bounded_by_the_cursor() {
     );
     assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "{plan}");
     let cursor = (5, "id".to_owned());
-    let p = crate::ledger::scan::PageParams::of(&by_key, Some(&cursor), 10);
+    let p = crate::ledger::filter::PageParams::of(&by_key, Some(&cursor), 10);
     assert_eq!(
         p.to_ms, 6,
         "rows newer than the cursor's millisecond are not walked"

@@ -11,13 +11,13 @@ use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Portal, Row};
 
-use super::columns::{self, Dim, Tier, DAILY, HOURLY};
-use super::plan::Source;
-use super::query::{self, non_empty, Dialect, GroupValue, Groups, UsageQuery};
-use super::{
+use crate::ledger::filter::Range;
+use crate::ledger::rollup::columns::{self, Dim, Tier, DAILY, HOURLY};
+use crate::ledger::rollup::plan::Source;
+use crate::ledger::rollup::query::{self, non_empty, Dialect, GroupValue, Groups, UsageQuery};
+use crate::ledger::rollup::{
     contribution, floor_to, RebuildReport, RollupBatch, RollupKey, Sums, COUNT_MAX, DAY_MS,
 };
-use crate::ledger::scan::Range;
 use crate::ledger::{LedgerError, UsageRecord};
 
 /// The summed columns of both tiers, one literal for `concat!`. `columns` names them.
@@ -175,12 +175,12 @@ pub(in crate::ledger) async fn write(
 fn pg_err(op: &'static str) -> impl Fn(tokio_postgres::Error) -> LedgerError {
     move |e| LedgerError::Postgres {
         op,
-        message: super::super::postgres::describe(&e),
+        message: super::describe(&e),
     }
 }
 
 fn decode_record(row: &Row) -> Result<UsageRecord, LedgerError> {
-    super::super::postgres::decode(row)
+    super::decode(row)
 }
 
 /// Roll up every record created at or after `from_ms` into rollup tables holding none

@@ -7,14 +7,15 @@ use rusqlite::{
     params, Connection, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior,
 };
 
-use super::columns::{self, Dim, Tier, DAILY, HOURLY};
-use super::plan::Source;
-use super::query::{self, non_empty, Dialect, GroupValue, Groups, UsageQuery};
-use super::{
+use super::scan;
+use super::{decode, sql_err};
+use crate::ledger::rollup::columns::{self, Dim, Tier, DAILY, HOURLY};
+use crate::ledger::rollup::plan::Source;
+use crate::ledger::rollup::query::{self, non_empty, Dialect, GroupValue, Groups, UsageQuery};
+use crate::ledger::rollup::{
     contribution, floor_to, money, RebuildReport, RollupBatch, RollupKey, Sums, COUNT_MAX, DAY_MS,
 };
-use crate::ledger::sqlite::{decode, sql_err};
-use crate::ledger::{scan, LedgerError, UsageRecord};
+use crate::ledger::{LedgerError, UsageRecord};
 
 /// The summed columns of both tiers, one literal for `concat!` (the DDL must be a
 /// `&'static str` in the migration list). `columns` names them; a test compares.
@@ -304,7 +305,7 @@ pub(in crate::ledger) fn usage(
             Source::Daily => tier_rows(&tx, &DAILY, q, seg.from_ms, seg.to_ms, &mut groups)?,
             Source::Hourly => tier_rows(&tx, &HOURLY, q, seg.from_ms, seg.to_ms, &mut groups)?,
             Source::Records => {
-                let range = scan::Range {
+                let range = crate::ledger::filter::Range {
                     from_ms: seg.from_ms,
                     to_ms: seg.to_ms,
                     key_name: q.key.as_deref(),
