@@ -209,9 +209,7 @@ async fn attempt(
                     let client = ClientDialect::ResponsesNative;
                     open_stream(app, adapter, upstream_req, client, facts).await
                 }
-                (Some(upstream_req), _) => {
-                    responses_answer::native(app, upstream_req, facts).await
-                }
+                (Some(upstream_req), _) => responses_answer::native(app, upstream_req, facts).await,
                 (None, Some(chat)) => {
                     let upstream_req = adapter.build_request(chat, target);
                     if req.is_streaming {

@@ -165,7 +165,12 @@ mod tests {
         let mut counter = OutputTokenCounter::new(TokenizerKind::O200kBase);
         let (usage, edit) = read_native(body, &mut counter).unwrap();
         assert_eq!(
-            (usage.input, usage.cached_input, usage.output, usage.reasoning),
+            (
+                usage.input,
+                usage.cached_input,
+                usage.output,
+                usage.reasoning
+            ),
             (Some(10), Some(4), Some(20), Some(5))
         );
         assert!(counter.total() > 0);
@@ -173,7 +178,9 @@ mod tests {
         // An upstream's own `tollgate` key is replaced, never relayed.
         let spoofed = br#"{"id":"resp_1","tollgate":{"cost_usd":"0"},"output":[]}"#;
         let (_, edit) = read_native(spoofed, &mut counter).unwrap();
-        assert!(matches!(edit, Edit::Reencode(m) if !m.contains_key("tollgate") && m["id"] == "resp_1"));
+        assert!(
+            matches!(edit, Edit::Reencode(m) if !m.contains_key("tollgate") && m["id"] == "resp_1")
+        );
         assert!(read_native(br#""a string""#, &mut counter).is_err());
     }
 }

@@ -162,7 +162,11 @@ impl Relay for ResponsesRelay {
                 });
                 relay_as(&ev, changed, out);
             }
-            _ => relay_as(&ev, spoofed.then(|| without_tollgate(&ev.data)).flatten(), out),
+            _ => relay_as(
+                &ev,
+                spoofed.then(|| without_tollgate(&ev.data)).flatten(),
+                out,
+            ),
         }
     }
 
@@ -197,7 +201,9 @@ mod tests {
 
     #[test]
     fn an_upstream_tollgate_is_removed_from_the_event_and_its_response() {
-        let out = without_tollgate(r#"{"type":"response.created","tollgate":1,"response":{"id":"r","tollgate":{}}}"#);
+        let out = without_tollgate(
+            r#"{"type":"response.created","tollgate":1,"response":{"id":"r","tollgate":{}}}"#,
+        );
         assert_eq!(
             out.unwrap(),
             r#"{"type":"response.created","response":{"id":"r"}}"#
