@@ -23,10 +23,11 @@ use bytes::Bytes;
 
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
+use crate::api::responses::ResponsesRequest;
 use crate::config::{ProviderKind, ProviderSettings};
 use crate::metering::Usage;
 
-pub use wire::{openai_usage, UpstreamFailure};
+pub use wire::{openai_usage, responses_api_usage, UpstreamFailure};
 
 /// A request ready to send: everything but the transport.
 #[derive(Debug)]
@@ -72,6 +73,24 @@ pub trait ProviderAdapter: Send + Sync {
         false
     }
 
+    /// Whether the upstream serves OpenAI's Responses API itself: a Responses client's
+    /// request is then relayed natively ([`ProviderAdapter::responses_request`]) rather
+    /// than translated to a chat completion. Must agree with `responses_request`.
+    fn serves_responses(&self) -> bool {
+        false
+    }
+
+    /// The upstream request for a Responses client's own body, relayed with only
+    /// `model` changed; `None` when the upstream has no Responses API (the client's
+    /// request is then served through its chat-completions translation).
+    fn responses_request(
+        &self,
+        _req: &ResponsesRequest,
+        _target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        None
+    }
+
     /// Build the upstream embeddings request for `req` served by `target`; `None` when
     /// the dialect has no embeddings API (`ProviderKind::serves_embeddings` says the
     /// same, so check-config refuses such an offer before it can be routed to).
@@ -114,5 +133,54 @@ pub fn adapter_for(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::OpenaiCompatible => &openai_compatible::OpenAiCompatible,
         ProviderKind::Anthropic => &anthropic::Anthropic,
         ProviderKind::Mock => &mock_adapter::MockAdapter,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `serves_responses` is what keeps the chat translation's refusals from applying;
+    /// an adapter that claimed it without building the request would fail every attempt.
+    #[test]
+    fn serving_the_responses_api_and_building_its_request_agree_for_every_kind() {
+        let req = ResponsesRequest::parse(br#"{"model":"m","input":"hi"}"#).unwrap();
+        let kinds = [
+            ProviderKind::Openai,
+            ProviderKind::AzureOpenai,
+            ProviderKind::AzureAiInference,
+            ProviderKind::GithubModels,
+            ProviderKind::Deepseek,
+            ProviderKind::OpenaiCompatible,
+            ProviderKind::Anthropic,
+            ProviderKind::Mock,
+        ];
+        let mut native = Vec::new();
+        for kind in kinds {
+            let provider = ProviderSettings {
+                id: "p".into(),
+                kind,
+                base_url: "https://example.test".into(),
+                api_key: Some(crate::config::secret::Secret::new("k".into())),
+                api_version: Some("2024-12-01-preview".into()),
+                residency: crate::config::Residency {
+                    region: "r".into(),
+                    jurisdiction: "US".into(),
+                    scope: crate::config::Scope::Global,
+                },
+                mock_flavor: None,
+            };
+            let target = Target {
+                provider: &provider,
+                upstream_model: "up",
+            };
+            let adapter = adapter_for(kind);
+            let built = adapter.responses_request(&req, target);
+            assert_eq!(adapter.serves_responses(), built.is_some(), "{kind:?}");
+            if built.is_some() {
+                native.push(kind);
+            }
+        }
+        assert_eq!(native, [ProviderKind::Openai, ProviderKind::AzureOpenai]);
     }
 }

@@ -213,6 +213,34 @@ pub fn openai_usage(usage: &Value) -> Usage {
     u
 }
 
+/// The usage object of OpenAI's Responses API (OpenAI's own and Azure OpenAI's):
+/// `input_tokens` includes `input_tokens_details.cached_tokens`, `output_tokens`
+/// includes `output_tokens_details.reasoning_tokens`, as chat's counts do; only the
+/// names differ. Malformed on the same terms as [`openai_usage`].
+pub fn responses_api_usage(usage: &Value) -> Usage {
+    let mut malformed = false;
+    let mut n = |v: Option<&Value>| {
+        wire_count(v).unwrap_or_else(|_| {
+            malformed = true;
+            None
+        })
+    };
+    let mut u = Usage {
+        input: n(usage.get("input_tokens")),
+        cached_input: n(usage.pointer("/input_tokens_details/cached_tokens")),
+        cache_write: n(usage.pointer("/input_tokens_details/cache_write_tokens")),
+        output: n(usage.get("output_tokens")),
+        reasoning: n(usage.pointer("/output_tokens_details/reasoning_tokens")),
+        malformed: false,
+    };
+    let total = n(usage.get("total_tokens"));
+    if let (Some(total), Some(input), Some(output)) = (total, u.input, u.output) {
+        malformed |= input.checked_add(output) != Some(total);
+    }
+    u.malformed = malformed;
+    u
+}
+
 /// A failed upstream answer, classified for failover and for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamFailure {
@@ -366,6 +394,24 @@ mod tests {
         // Non-streaming requests get no `stream_options` added.
         let (text, _) = sent(&format!(r#"{{"model":"m",{msgs}}}"#), "up", false);
         assert_eq!(text, format!(r#"{{"model":"up",{msgs}}}"#));
+    }
+
+    #[test]
+    fn responses_usage_reads_the_responses_names_into_the_neutral_counts() {
+        let u = responses_api_usage(&serde_json::json!({
+            "input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024},
+            "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 192},
+            "total_tokens": 1500}));
+        assert_eq!(
+            (u.input, u.cached_input, u.output, u.reasoning, u.malformed),
+            (Some(1200), Some(1024), Some(300), Some(192), false)
+        );
+        let wrong_total = responses_api_usage(&serde_json::json!({
+            "input_tokens": 1, "output_tokens": 1, "total_tokens": 3}));
+        assert!(wrong_total.malformed);
+        // A chat usage object has none of these names: nothing is read from it.
+        let chat = responses_api_usage(&serde_json::json!({"prompt_tokens": 5}));
+        assert_eq!(chat.input, None);
     }
 
     #[test]

@@ -32,9 +32,10 @@ pub enum Work<'a> {
     /// An Anthropic Messages request, and its chat-completions translation when it has
     /// one (offers that need it are filtered out before attempts when it has none).
     Messages(&'a MessagesRequest, Option<&'a ChatRequest>),
-    /// An OpenAI Responses request and its chat-completions translation (every offer
-    /// serves the translation).
-    Responses(&'a ResponsesRequest, &'a ChatRequest),
+    /// An OpenAI Responses request, and its chat-completions translation when it has
+    /// one: offers that serve the Responses API get the request natively, the others
+    /// the translation (filtered out before attempts when there is none).
+    Responses(&'a ResponsesRequest, Option<&'a ChatRequest>),
 }
 
 /// What to try for one request.
@@ -201,12 +202,29 @@ async fn attempt(
             }
         }
         Work::Responses(req, chat) => {
-            let upstream_req = adapter.build_request(chat, target);
-            if req.is_streaming {
-                let client = ClientDialect::Responses(req);
-                open_stream(app, adapter, upstream_req, client, facts).await
-            } else {
-                responses_answer::call(app, adapter, upstream_req, req, facts).await
+            // Native whenever the upstream serves the Responses API: nothing is lost
+            // in translation, and what only it can honour reaches it.
+            match (adapter.responses_request(req, target), chat) {
+                (Some(upstream_req), _) if req.is_streaming => {
+                    let client = ClientDialect::ResponsesNative;
+                    open_stream(app, adapter, upstream_req, client, facts).await
+                }
+                (Some(upstream_req), _) => responses_answer::native(app, upstream_req, facts).await,
+                (None, Some(chat)) => {
+                    let upstream_req = adapter.build_request(chat, target);
+                    if req.is_streaming {
+                        let client = ClientDialect::Responses(req);
+                        open_stream(app, adapter, upstream_req, client, facts).await
+                    } else {
+                        responses_answer::call(app, adapter, upstream_req, req, facts).await
+                    }
+                }
+                (None, None) => {
+                    return Err((
+                        provider.id.clone(),
+                        AttemptError::Protocol("the Responses request has no chat translation"),
+                    ))
+                }
             }
         }
     };

@@ -15,6 +15,7 @@ use crate::metering::stream::anthropic_chat::AnthropicChatRelay;
 use crate::metering::stream::chat_anthropic::ChatAnthropicRelay;
 use crate::metering::stream::chat_responses::ChatResponsesRelay;
 use crate::metering::stream::openai_chat::OpenAiChatRelay;
+use crate::metering::stream::responses::ResponsesRelay;
 use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
 use crate::providers::{Dialect, ProviderAdapter};
 use crate::upstream::AttemptError;
@@ -26,9 +27,11 @@ pub(super) enum ClientDialect<'a> {
     Chat { wants_usage_chunk: bool },
     /// Anthropic Messages.
     Messages,
-    /// OpenAI Responses (served by chat-completions upstreams only); the request's
-    /// settings are repeated in each `response` the stream carries.
+    /// OpenAI Responses served by a chat-completions upstream; the request's settings
+    /// are repeated in each `response` the stream carries.
     Responses(&'a ResponsesRequest),
+    /// OpenAI Responses relayed from an upstream that serves the Responses API.
+    ResponsesNative,
 }
 
 /// Open the upstream stream for one attempt. An answer that is not an event stream is
@@ -65,6 +68,9 @@ pub(super) async fn open_stream(
     };
     let (first, rest) = (opened.first_chunk, opened.rest);
     let body = match (client, adapter.answers_in()) {
+        (ClientDialect::ResponsesNative, _) => {
+            Body::new(MeteredBody::new(first, rest, setup, ResponsesRelay::new()))
+        }
         (ClientDialect::Chat { wants_usage_chunk }, Dialect::OpenAiChat) => {
             let relay = OpenAiChatRelay::new(wants_usage_chunk);
             Body::new(MeteredBody::new(first, rest, setup, relay))

@@ -1,12 +1,14 @@
 //! The OpenAI Responses surface (`POST /v1/responses`): the shared pipeline steps
-//! (`pipeline`), the Responses parse, and failover attempts (`attempts`). Every offer
-//! serves the request through its explicit chat-completions translation
-//! (`api::responses::to_chat`), and the answer or stream is translated back
-//! (`responses_answer`, `metering::stream::chat_responses`). tollgate does not relay
-//! the Responses API natively to OpenAI or Azure OpenAI (yet): requests that only a
-//! native relay could honour (`store: true`, `previous_response_id`, built-in tools)
-//! are refused with a 400 naming the field. Anthropic offers are not tried either:
-//! their answer would need a second translation. Errors are in OpenAI's shape.
+//! (`pipeline`), the Responses parse, and failover attempts (`attempts`). An offer
+//! whose upstream serves the Responses API itself (the `openai` and `azure_openai`
+//! kinds) gets the client's body natively, with only `model` changed, and its answer
+//! or stream is relayed with the `tollgate` object added (`responses_answer`,
+//! `metering::stream::responses`); so `store`, `previous_response_id` and built-in
+//! tools work there, kept by the upstream. Any other chat-completions offer serves the
+//! explicit chat translation (`api::responses::to_chat`), translated back; requests
+//! only a native relay could honour are refused with a 400 naming the field when no
+//! allowed offer is native. Anthropic offers are not tried: their answer would need a
+//! second translation. Errors are in OpenAI's shape.
 
 use std::sync::Arc;
 
@@ -45,8 +47,8 @@ async fn serve(
     let req = ResponsesRequest::parse(&admitted.body)?;
     drop(admitted.body);
     facts.is_streaming = req.is_streaming;
-    // The chat translation serves every offer, and is the prompt tollgate counts when
-    // an upstream reports no usage.
+    // The chat translation serves the offers that are not native, and is the prompt
+    // tollgate counts when an upstream reports no usage.
     let translated = to_chat::chat_body(&req).and_then(|bytes| {
         ChatRequest::parse(&bytes, None).map_err(|e| Unsupported::new("input", e.message))
     });
@@ -58,13 +60,6 @@ async fn serve(
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
         servable_by(provider, &translated)
     })?;
-    // Every allowed offer needed the translation, so `servable` refused without it.
-    let Some(chat) = chat else {
-        return Err(GatewayError::new(
-            crate::api::error::ErrorCode::Internal,
-            "the Responses request has no chat translation",
-        ));
-    };
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
         max_output: req.max_output_tokens,
@@ -79,7 +74,7 @@ async fn serve(
     )
     .await?;
     let plan = attempts::Plan {
-        req: attempts::Work::Responses(&req, &chat),
+        req: attempts::Work::Responses(&req, chat.as_deref()),
         model_index,
         model,
         candidates: &candidates,
@@ -89,14 +84,18 @@ async fn serve(
     Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
 }
 
-/// What keeps a provider kind from serving the request: a refused translation, an
-/// upstream in another dialect, `reasoning_effort` for an upstream that does not take
-/// it, or a field the upstream cannot honour.
+/// What keeps a provider kind from serving the request: nothing for an upstream that
+/// serves the Responses API itself; otherwise a refused translation, an upstream in
+/// another dialect, `reasoning_effort` for an upstream that does not take it, or a
+/// field the upstream cannot honour.
 fn servable_by(
     provider: &ProviderSettings,
     translated: &Result<ChatRequest, Unsupported>,
 ) -> Option<Unsupported> {
     let adapter = adapter_for_provider(provider);
+    if adapter.serves_responses() {
+        return None;
+    }
     let chat = match translated {
         Ok(chat) => chat,
         Err(refused) => return Some(refused.clone()),
@@ -104,7 +103,7 @@ fn servable_by(
     if adapter.answers_in() != Dialect::OpenAiChat {
         return Some(Unsupported::new(
             "model",
-            "the Responses API is served by chat-completions upstreams only, and this model's allowed offers are Anthropic's",
+            "the Responses API is served by OpenAI, Azure OpenAI and chat-completions upstreams only, and this model's allowed offers are Anthropic's",
         ));
     }
     if chat.body.contains_key("reasoning_effort") && !adapter.takes_reasoning_effort() {

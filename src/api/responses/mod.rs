@@ -1,11 +1,14 @@
 //! The inbound OpenAI Responses request (`POST /v1/responses`), as much of it as
 //! tollgate must understand: `model`, `input`, `stream`, `max_output_tokens`; every
-//! other field is kept as the client's JSON for the explicit translation to a chat
-//! completion ([`to_chat`]), which names what it cannot translate. The answer and the
-//! stream go back through [`from_chat`] and `metering::stream::chat_responses`.
+//! other field is kept as the client's JSON. An upstream that serves the Responses API
+//! itself (OpenAI, Azure OpenAI) gets that JSON with only `model` changed
+//! ([`ResponsesRequest::upstream_body`]); any other gets the explicit translation to a
+//! chat completion ([`to_chat`]), which names what it cannot translate, and the answer
+//! and stream go back through [`from_chat`] and `metering::stream::chat_responses`.
 //!
 //! tollgate is stateless: it keeps no responses, so `store: true` and
-//! `previous_response_id` are refused by the translation, never ignored.
+//! `previous_response_id` are refused by the translation, never ignored; a native
+//! upstream keeps them itself.
 
 pub mod from_chat;
 pub mod to_chat;
@@ -76,6 +79,31 @@ impl ResponsesRequest {
             is_streaming,
             max_output_tokens,
         })
+    }
+
+    /// The client's body for a native Responses upstream: every field as the client
+    /// sent it, in its order, with only `model` replaced by `upstream_model` (Azure's
+    /// v1 API reads the deployment name there). `store`, `previous_response_id`,
+    /// `include`, built-in tools and fields tollgate does not know all pass through.
+    pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prompt_bytes() + 256);
+        out.push(b'{');
+        for (k, v) in &self.body {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            // Writing strings and values into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, k);
+            out.push(b':');
+            if k == "model" {
+                let _ = serde_json::to_writer(&mut out, upstream_model);
+            } else {
+                let _ = serde_json::to_writer(&mut out, v);
+            }
+        }
+        // `parse` requires `model`, so it was written above.
+        out.push(b'}');
+        out
     }
 
     /// The prompt's text for a bytes/4 estimate: `instructions` and `input`.
@@ -149,6 +177,14 @@ mod tests {
         assert_eq!(req.body["future"], 1);
         assert_eq!(req.echo()["tool_choice"], "auto");
         assert_eq!(req.echo()["max_output_tokens"], 50);
+    }
+
+    #[test]
+    fn a_native_upstream_gets_the_clients_body_with_only_the_model_changed() {
+        let client = r#"{"model":"o1","store":true,"previous_response_id":"resp_1","input":"Hi","include":["reasoning.encrypted_content"],"tools":[{"type":"web_search"}],"future":{"x":[1]}}"#;
+        let req = ResponsesRequest::parse(client.as_bytes()).unwrap();
+        let sent = String::from_utf8(req.upstream_body("o1-2024-12-17")).unwrap();
+        assert_eq!(sent, client.replacen(r#""o1""#, r#""o1-2024-12-17""#, 1));
     }
 
     #[test]

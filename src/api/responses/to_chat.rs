@@ -1,5 +1,7 @@
 //! A Responses request as an OpenAI chat completion request, for a Responses client
-//! served by a chat-completions upstream (DeepSeek, Azure, GitHub, OpenAI, …). Every
+//! served by a chat-completions upstream that has no Responses API of its own
+//! (DeepSeek, GitHub Models, Azure AI Foundry, …; OpenAI and Azure OpenAI get the
+//! request natively instead). Every
 //! field is translated or refused by name, never dropped (README "Responses API"):
 //! - `instructions` → a leading `system` message; `input` as a string → one `user`
 //!   message; input messages → chat messages (`developer` → `system`, `input_text`
@@ -16,7 +18,8 @@
 //!   `text.format` → `response_format`; `stream` as it is;
 //! - `store: true` and `previous_response_id` are refused (tollgate keeps no
 //!   responses), as are non-empty `metadata` and `include`, built-in tools and
-//!   anything else with no chat equivalent.
+//!   anything else with no chat equivalent; an offer that serves the Responses API
+//!   natively is not bound by these refusals.
 
 use serde_json::{json, Map, Value};
 

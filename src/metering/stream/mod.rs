@@ -12,6 +12,7 @@
 //! - [`anthropic`]: Anthropic Messages events relayed to an Anthropic client;
 //! - [`chat_anthropic`]: OpenAI chunks translated into Anthropic Messages events;
 //! - [`chat_responses`]: OpenAI chunks translated into Responses events;
+//! - [`responses`]: Responses events relayed to a Responses client;
 
 //!
 //! A relay writes events into one buffer per upstream read, byte for byte as the
@@ -23,6 +24,7 @@ pub mod anthropic_chat;
 pub mod chat_anthropic;
 pub mod chat_responses;
 pub mod openai_chat;
+pub mod responses;
 pub mod tap;
 
 use std::convert::Infallible;
