@@ -347,3 +347,22 @@ async fn count_tokens_asks_claude_and_counts_itself_for_other_upstreams() {
         "DeepSeek has no counting API: nothing is sent"
     );
 }
+
+#[tokio::test]
+async fn output_beyond_the_clients_max_tokens_is_not_billed_as_reported_on_the_native_path() {
+    let fake = FakeAnthropic::start().await;
+    let mut gw = start_gateway(&claude(&fake.base_url)).await;
+    // The fixture reports 6 output tokens; the client allowed 3.
+    let resp = post(
+        &gw,
+        json!({"model": "claude", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}),
+        ("x-api-key", KEY),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tollgate"]["usage_source"], "implausible");
+    let rows = gw.ledger_rows().await;
+    gw.stop().await;
+    assert_eq!(rows.last().unwrap()["usage_source"], "implausible");
+}

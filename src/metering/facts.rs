@@ -46,6 +46,9 @@ pub struct RequestFacts {
     pub is_streaming: bool,
     /// The parsed request, shared (not copied), to count the prompt if usage never arrives.
     pub request: Option<Arc<ChatRequest>>,
+    /// The client's output limit when `request` does not carry it (a surface served
+    /// without a chat request), so implausible usage is still caught.
+    pub max_output_tokens: Option<u64>,
     pub served: Option<ServedBy>,
     /// (model index, offer index) of the attempt that served, for routing feedback.
     pub slot: Option<(usize, usize)>,

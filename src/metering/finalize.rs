@@ -64,7 +64,8 @@ impl Meter {
         let max_output = facts
             .request
             .as_deref()
-            .and_then(plausible::max_output_tokens);
+            .and_then(plausible::max_output_tokens)
+            .or(facts.max_output_tokens);
         let verdict = if reported.is_empty() {
             Ok(())
         } else {

@@ -17,7 +17,7 @@ use axum::response::Response;
 
 use super::{attempts, pipeline, AppState};
 use crate::api::anthropic::{to_chat, MessagesRequest};
-use crate::api::error::GatewayError;
+use crate::api::error::{GatewayError, Unsupported};
 use crate::api::openai::ChatRequest;
 use crate::config::{ModelKind, ProviderSettings};
 use crate::metering::facts::RequestFacts;
@@ -45,19 +45,28 @@ async fn serve(
     let req = MessagesRequest::parse(&admitted.body)?;
     drop(admitted.body);
     facts.is_streaming = req.is_streaming;
-    // The chat translation serves chat-completions offers, and is the prompt tollgate
-    // counts when an upstream reports no usage.
-    let translated = to_chat::chat_body(&req).and_then(|bytes| {
-        ChatRequest::parse(&bytes, None)
-            .map_err(|e| crate::api::error::Unsupported::new("messages", e.message))
-    });
-    let chat = translated.as_ref().ok().map(|c| Arc::new(c.clone()));
+    facts.max_output_tokens = Some(req.max_tokens);
     let (model_index, model) = pipeline::find_model(app, key_index, &req.model, ModelKind::Chat)?;
     facts.logical_model = Some(model.name.clone());
-    facts.request = chat.clone();
     let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
+    // The chat translation is built only when an allowed offer speaks chat completions:
+    // it is their request, and the prompt tollgate counts when such an upstream reports
+    // no usage. A model served by Anthropic alone never pays for it.
+    let speaks_chat = recorded.decision.allowed.iter().any(|offer| {
+        pipeline::provider_of(app, model, *offer)
+            .is_some_and(|p| adapter_for_provider(p).answers_in() != Dialect::AnthropicMessages)
+    });
+    let translated = speaks_chat.then(|| {
+        to_chat::chat_body(&req).and_then(|bytes| {
+            ChatRequest::parse(&bytes, None)
+                .map(Arc::new)
+                .map_err(|e| Unsupported::new("messages", e.message))
+        })
+    });
+    let chat = translated.as_ref().and_then(|t| t.as_ref().ok()).cloned();
+    facts.request = chat.clone();
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        servable_by(provider, &translated)
+        servable_by(provider, translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -88,14 +97,15 @@ async fn serve(
 /// honour.
 fn servable_by(
     provider: &ProviderSettings,
-    translated: &Result<ChatRequest, crate::api::error::Unsupported>,
-) -> Option<crate::api::error::Unsupported> {
+    translated: Option<&Result<Arc<ChatRequest>, Unsupported>>,
+) -> Option<Unsupported> {
     let adapter = adapter_for_provider(provider);
     if adapter.answers_in() == Dialect::AnthropicMessages {
         return None;
     }
     match translated {
-        Ok(chat) => adapter.cannot_serve(chat),
-        Err(refused) => Some(refused.clone()),
+        Some(Ok(chat)) => adapter.cannot_serve(chat),
+        Some(Err(refused)) => Some(refused.clone()),
+        None => Some(Unsupported::new("messages", "no chat translation was made")),
     }
 }

@@ -189,6 +189,7 @@ fn new_facts(app: &AppState, route: &'static str) -> RequestFacts {
         logical_model: None,
         is_streaming: false,
         request: None,
+        max_output_tokens: None,
         served: None,
         slot: None,
         attempts: 0,

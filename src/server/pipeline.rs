@@ -195,6 +195,16 @@ pub(super) async fn route(
     Ok(candidates)
 }
 
+/// The provider of `model`'s offer `offer`.
+pub(super) fn provider_of<'a>(
+    app: &'a AppState,
+    model: &ModelSettings,
+    offer: usize,
+) -> Option<&'a ProviderSettings> {
+    let offer = model.offers.get(offer)?;
+    app.settings.providers.get(offer.provider)
+}
+
 /// The allowed offers whose upstream can honour the request (`cannot` says what a
 /// provider cannot). When none can, the request asks for something no allowed
 /// offer has: a 400 naming the field.
@@ -208,19 +218,15 @@ pub(super) fn servable(
     let servable: Vec<usize> = allowed
         .iter()
         .copied()
-        .filter(|offer| {
-            let provider = model
-                .offers
-                .get(*offer)
-                .and_then(|o| app.settings.providers.get(o.provider));
-            match provider.and_then(&cannot) {
+        .filter(
+            |offer| match provider_of(app, model, *offer).and_then(&cannot) {
                 Some(unsupported) => {
                     refusal.get_or_insert(unsupported);
                     false
                 }
                 None => true,
-            }
-        })
+            },
+        )
         .collect();
     match refusal {
         Some(u) if servable.is_empty() => Err(u.for_model(&model.name)),

@@ -47,18 +47,28 @@ async fn serve(
     let req = ResponsesRequest::parse(&admitted.body)?;
     drop(admitted.body);
     facts.is_streaming = req.is_streaming;
-    // The chat translation serves the offers that are not native, and is the prompt
-    // tollgate counts when an upstream reports no usage.
-    let translated = to_chat::chat_body(&req).and_then(|bytes| {
-        ChatRequest::parse(&bytes, None).map_err(|e| Unsupported::new("input", e.message))
-    });
-    let chat = translated.as_ref().ok().map(|c| Arc::new(c.clone()));
+    facts.max_output_tokens = req.max_output_tokens;
     let (model_index, model) = pipeline::find_model(app, key_index, &req.model, ModelKind::Chat)?;
     facts.logical_model = Some(model.name.clone());
-    facts.request = chat.clone();
     let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
+    // The chat translation is built only when an allowed offer is not native: it is
+    // their request, and the prompt tollgate counts when such an upstream reports no
+    // usage.
+    let needs_chat = recorded.decision.allowed.iter().any(|offer| {
+        pipeline::provider_of(app, model, *offer)
+            .is_some_and(|p| !adapter_for_provider(p).serves_responses())
+    });
+    let translated = needs_chat.then(|| {
+        to_chat::chat_body(&req).and_then(|bytes| {
+            ChatRequest::parse(&bytes, None)
+                .map(Arc::new)
+                .map_err(|e| Unsupported::new("input", e.message))
+        })
+    });
+    let chat = translated.as_ref().and_then(|t| t.as_ref().ok()).cloned();
+    facts.request = chat.clone();
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        servable_by(provider, &translated)
+        servable_by(provider, translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -90,15 +100,16 @@ async fn serve(
 /// field the upstream cannot honour.
 fn servable_by(
     provider: &ProviderSettings,
-    translated: &Result<ChatRequest, Unsupported>,
+    translated: Option<&Result<Arc<ChatRequest>, Unsupported>>,
 ) -> Option<Unsupported> {
     let adapter = adapter_for_provider(provider);
     if adapter.serves_responses() {
         return None;
     }
     let chat = match translated {
-        Ok(chat) => chat,
-        Err(refused) => return Some(refused.clone()),
+        Some(Ok(chat)) => chat,
+        Some(Err(refused)) => return Some(refused.clone()),
+        None => return Some(Unsupported::new("input", "no chat translation was made")),
     };
     if adapter.answers_in() != Dialect::OpenAiChat {
         return Some(Unsupported::new(
