@@ -87,25 +87,14 @@ async fn serve(
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
         adapter_for_provider(provider).cannot_serve(&req)
     })?;
-    let candidates = pipeline::route(
-        app,
+    let decided = pipeline::Decided {
         key_index,
-        (model_index, model),
-        &allowed,
+        model: (model_index, model),
+        allowed: &allowed,
         expected,
-        facts,
-    )
-    .await?;
-    let plan = attempts::Plan {
-        req: attempts::Work::Chat(&req),
-        model_index,
-        model,
-        candidates: &candidates,
+        work: attempts::Work::Chat(&req),
     };
-    let resp = attempts::run(app, &plan, facts).await?;
-    // The key's in-flight count lasts as long as the answer: a stream until it ends.
-    let in_flight = admitted.in_flight;
-    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+    pipeline::run(app, decided, admitted.in_flight, facts).await
 }
 
 /// The request's output limit, whichever name it used.

@@ -72,22 +72,12 @@ async fn serve(
         prompt_tokens: req.estimate(),
         max_output: Some(0),
     };
-    let candidates = pipeline::route(
-        app,
+    let decided = pipeline::Decided {
         key_index,
-        (model_index, model),
-        &recorded.decision.allowed,
+        model: (model_index, model),
+        allowed: &recorded.decision.allowed,
         expected,
-        facts,
-    )
-    .await?;
-    let plan = attempts::Plan {
-        req: attempts::Work::Embeddings(&req),
-        model_index,
-        model,
-        candidates: &candidates,
+        work: attempts::Work::Embeddings(&req),
     };
-    let resp = attempts::run(app, &plan, facts).await?;
-    let in_flight = admitted.in_flight;
-    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+    pipeline::run(app, decided, admitted.in_flight, facts).await
 }

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::{refused, AppState};
+use super::{attempts, refused, AppState};
 use crate::api::error::{ErrorCode, GatewayError, Unsupported};
 use crate::auth::{self, InFlightGuard};
 use crate::config::{KeySettings, ModelKind, ModelSettings, ProviderSettings};
@@ -232,6 +232,46 @@ pub(super) fn servable(
         Some(u) if servable.is_empty() => Err(u.for_model(&model.name)),
         _ => Ok(servable),
     }
+}
+
+/// What a surface has decided before its attempts: the key, the model, the offers that
+/// may serve (allowed by residency and able to honour the request), the expected size,
+/// and the work itself.
+pub(super) struct Decided<'a> {
+    pub key_index: usize,
+    pub model: (usize, &'a ModelSettings),
+    pub allowed: &'a [usize],
+    pub expected: Expected,
+    pub work: attempts::Work<'a>,
+}
+
+/// Order the offers and check the budget ([`route`]), run the attempts with failover,
+/// and keep the key's in-flight slot for as long as the answer lasts (a stream until
+/// it ends).
+pub(super) async fn run(
+    app: &AppState,
+    decided: Decided<'_>,
+    in_flight: InFlightGuard,
+    facts: &mut RequestFacts,
+) -> Result<Response, GatewayError> {
+    let (model_index, model) = decided.model;
+    let candidates = route(
+        app,
+        decided.key_index,
+        decided.model,
+        decided.allowed,
+        decided.expected,
+        facts,
+    )
+    .await?;
+    let plan = attempts::Plan {
+        req: decided.work,
+        model_index,
+        model,
+        candidates: &candidates,
+    };
+    let resp = attempts::run(app, &plan, facts).await?;
+    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
 }
 
 /// `serve`'s answer, or, at the shutdown deadline, the error a request still waiting

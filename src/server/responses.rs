@@ -74,24 +74,14 @@ async fn serve(
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
         max_output: req.max_output_tokens,
     };
-    let candidates = pipeline::route(
-        app,
+    let decided = pipeline::Decided {
         key_index,
-        (model_index, model),
-        &allowed,
+        model: (model_index, model),
+        allowed: &allowed,
         expected,
-        facts,
-    )
-    .await?;
-    let plan = attempts::Plan {
-        req: attempts::Work::Responses(&req, chat.as_deref()),
-        model_index,
-        model,
-        candidates: &candidates,
+        work: attempts::Work::Responses(&req, chat.as_deref()),
     };
-    let resp = attempts::run(app, &plan, facts).await?;
-    let in_flight = admitted.in_flight;
-    Ok(resp.map(|b| Body::new(super::edge::Guarded::new(b, in_flight))))
+    pipeline::run(app, decided, admitted.in_flight, facts).await
 }
 
 /// What keeps a provider kind from serving the request: nothing for an upstream that

@@ -9,9 +9,9 @@
 //! reaches the client verbatim, so no upstream `tollgate` key can either.
 
 use bytes::BytesMut;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::chat_chunk::ChunkView;
 use super::{Metered, Relay, Tap};
 use crate::api::error::GatewayError;
 use crate::providers::anthropic::from_chat::{messages_usage, stop_reason};
@@ -35,56 +35,6 @@ pub struct ChatAnthropicRelay {
     blocks: usize,
     stop_reason: Option<&'static str>,
     finished: bool,
-}
-
-#[derive(Deserialize)]
-struct ChunkView {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Option<Vec<ChoiceView>>,
-    #[serde(default)]
-    usage: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceView {
-    #[serde(default)]
-    delta: Option<DeltaView>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DeltaView {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Vec<ToolCallView>>,
-}
-
-#[derive(Deserialize)]
-struct ToolCallView {
-    #[serde(default)]
-    index: u64,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<FunctionView>,
-}
-
-#[derive(Deserialize)]
-struct FunctionView {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
 }
 
 fn write(out: &mut BytesMut, event: &str, data: &Value) {

@@ -17,9 +17,9 @@
 //! answer (not with the prompt).
 
 use bytes::BytesMut;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::chat_chunk::{ChunkView, DeltaView};
 use super::{Metered, Relay, Tap};
 use crate::api::error::GatewayError;
 use crate::api::responses::from_chat::{
@@ -60,58 +60,6 @@ pub struct ChatResponsesRelay {
     open: Option<Open>,
     finish_reason: Option<String>,
     finished: bool,
-}
-
-#[derive(Deserialize)]
-struct ChunkView {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Option<Vec<ChoiceView>>,
-    #[serde(default)]
-    usage: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceView {
-    #[serde(default)]
-    delta: Option<DeltaView>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DeltaView {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Vec<ToolCallView>>,
-}
-
-#[derive(Deserialize)]
-struct ToolCallView {
-    #[serde(default)]
-    index: u64,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<FunctionView>,
-}
-
-#[derive(Deserialize)]
-struct FunctionView {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
 }
 
 impl ChatResponsesRelay {

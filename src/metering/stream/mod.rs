@@ -22,6 +22,7 @@
 pub mod anthropic;
 pub mod anthropic_chat;
 pub mod chat_anthropic;
+mod chat_chunk;
 pub mod chat_responses;
 pub mod openai_chat;
 pub mod responses;
