@@ -389,6 +389,7 @@ fn prices(action: Option<PricesAction>, args: &PricesArgs) -> anyhow::Result<()>
                     input: args.input,
                     cached_input: args.cached,
                     cache_write: 0,
+                    cache_write_1h: 0,
                     output: args.output,
                     reasoning: args.reasoning,
                 },

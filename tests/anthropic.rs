@@ -230,3 +230,25 @@ offers = [
     assert_eq!(claude.received().len(), 1);
     assert_eq!(openai.count(), 1);
 }
+
+#[tokio::test]
+async fn one_hour_cache_writes_are_priced_at_their_own_rate_and_kept_in_the_record() {
+    let fake = FakeAnthropic::answering("anthropic/message_cache_1h.json").await;
+    let mut gw = start_gateway(&claude_config(&fake.base_url)).await;
+    let resp = gw
+        .chat(json!({"model": "claude", "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    // 20 uncached·3 + 1000 written for 5 min·3.75 + 3000 written for 1 h·6 + 10 out·15
+    // = 60 + 3750 + 18000 + 150 = 21960 per 1M tokens.
+    let expected = Decimal::from_str("0.02196").unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(usd(&body["tollgate"]["cost_usd"]), expected);
+    assert_eq!(body["tollgate"]["usage"]["cache_write_1h_tokens"], 3000);
+    let rows = gw.ledger_rows().await;
+    gw.stop().await;
+    let row = rows.last().unwrap();
+    assert_eq!(usd(&row["cost_usd"]), expected);
+    assert_eq!(row["cache_write_tokens"], 4000);
+    assert_eq!(row["cache_write_1h_tokens"], 3000);
+}

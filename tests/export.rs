@@ -45,6 +45,7 @@ fn record(i: i64) -> UsageRecord {
         input_tokens: Some(100 + u64::try_from(i).unwrap()),
         cached_input_tokens: Some(0),
         cache_write_tokens: Some(0),
+        cache_write_1h_tokens: None,
         output_tokens: Some(20),
         reasoning_tokens: None,
         usage_source: UsageSource::Reported,

@@ -98,6 +98,7 @@ fn record(id: &str, created_at: DateTime<Utc>) -> UsageRecord {
         input_tokens: Some(1_200),
         cached_input_tokens: Some(200),
         cache_write_tokens: Some(0),
+        cache_write_1h_tokens: None,
         output_tokens: Some(300),
         reasoning_tokens: Some(100),
         usage_source: UsageSource::Reported,

@@ -34,6 +34,7 @@ fn record(id: String, created_at: chrono::DateTime<Utc>) -> UsageRecord {
         input_tokens: Some(100),
         cached_input_tokens: Some(0),
         cache_write_tokens: Some(0),
+        cache_write_1h_tokens: None,
         output_tokens: Some(20),
         reasoning_tokens: Some(0),
         usage_source: UsageSource::Reported,

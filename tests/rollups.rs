@@ -234,7 +234,7 @@ async fn a_v2_ledger_file_upgrades_in_place_with_its_rollups_backfilled() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let pending: i64 = conn
         .query_row("SELECT count(*) FROM rollup_backfill", [], |r| r.get(0))
         .unwrap();

@@ -46,6 +46,10 @@ pub struct UsageRecord {
     pub cached_input_tokens: Option<u64>,
     /// `None` = unknown.
     pub cache_write_tokens: Option<u64>,
+    /// Of `cache_write_tokens`, those written to a 1-hour cache (priced on their own);
+    /// `None` = none reported (and in records written before the split was kept).
+    #[serde(default)]
+    pub cache_write_1h_tokens: Option<u64>,
     /// `None` = unknown.
     pub output_tokens: Option<u64>,
     /// `None` = unknown.

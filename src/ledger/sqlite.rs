@@ -83,6 +83,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_key_time ON requests (key_name, created_at_ms);
     CREATE INDEX requests_model_time ON requests (logical_model, created_at_ms);
 ",
+    // Anthropic's 1-hour cache writes, priced on their own (a part of cache_write_tokens).
+    "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER;",
 ];
 
 // OR IGNORE: a duplicate request id must not wedge the writer on a batch that can
@@ -94,10 +96,10 @@ const INSERT: &str = "INSERT OR IGNORE INTO requests (
     cost_usd, price_id, pricing, latency_ms, ttfb_ms, status, outcome, error_code, attempts,
     policy, cheapest_allowed_cost_usd, cheapest_allowed_offer, cheapest_any_cost_usd,
     cheapest_any_offer, counted_input_tokens, counted_output_tokens, output_verifiable,
-    team, cost_micros, cost_femtos
+    team, cost_micros, cost_femtos, cache_write_1h_tokens
 ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35,
-    ?36, ?37, ?38)";
+    ?36, ?37, ?38, ?39)";
 
 const SELECT_ONE: &str = "SELECT * FROM requests WHERE request_id = ?1";
 
@@ -270,6 +272,7 @@ fn insert_batch(
                 r.team,
                 cost_micros,
                 cost_femtos,
+                r.cache_write_1h_tokens.map(sql_int),
             ])?;
             // A duplicate is not stored, so it must not be counted either.
             if inserted == 0 {
@@ -319,6 +322,7 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<UsageRecord, LedgerError> {
         input_tokens: opt_uint(row, "input_tokens")?,
         cached_input_tokens: opt_uint(row, "cached_input_tokens")?,
         cache_write_tokens: opt_uint(row, "cache_write_tokens")?,
+        cache_write_1h_tokens: opt_uint(row, "cache_write_1h_tokens")?,
         output_tokens: opt_uint(row, "output_tokens")?,
         reasoning_tokens: opt_uint(row, "reasoning_tokens")?,
         usage_source: UsageSource::from_str(&get::<String>(row, "usage_source")?)?,

@@ -196,6 +196,7 @@ impl Auditor {
             input: r.input_tokens.unwrap_or(0),
             cached_input: r.cached_input_tokens.unwrap_or(0),
             cache_write: r.cache_write_tokens.unwrap_or(0),
+            cache_write_1h: r.cache_write_1h_tokens.unwrap_or(0),
             output: r.output_tokens.unwrap_or(0),
             reasoning: r.reasoning_tokens.unwrap_or(0),
         };

@@ -134,6 +134,7 @@ impl Meter {
             input_tokens: priced.usage.input,
             cached_input_tokens: priced.usage.cached_input,
             cache_write_tokens: priced.usage.cache_write,
+            cache_write_1h_tokens: priced.usage.cache_write_1h,
             output_tokens: priced.usage.output,
             reasoning_tokens: priced.usage.reasoning,
             usage_source: priced.source,

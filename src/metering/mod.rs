@@ -25,6 +25,8 @@ pub struct Usage {
     pub input: Option<u64>,
     pub cached_input: Option<u64>,
     pub cache_write: Option<u64>,
+    /// Of `cache_write`, the tokens written to a 1-hour cache (Anthropic's `ephemeral_1h`).
+    pub cache_write_1h: Option<u64>,
     pub output: Option<u64>,
     pub reasoning: Option<u64>,
     /// The report carried a field that is not a count (negative, fractional, text) or
@@ -46,6 +48,7 @@ impl Usage {
         self.input = max(self.input, other.input);
         self.cached_input = max(self.cached_input, other.cached_input);
         self.cache_write = max(self.cache_write, other.cache_write);
+        self.cache_write_1h = max(self.cache_write_1h, other.cache_write_1h);
         self.output = max(self.output, other.output);
         self.reasoning = max(self.reasoning, other.reasoning);
         self.malformed |= other.malformed;
@@ -68,6 +71,7 @@ impl Usage {
             input: self.input.unwrap_or(0),
             cached_input: self.cached_input.unwrap_or(0),
             cache_write: self.cache_write.unwrap_or(0),
+            cache_write_1h: self.cache_write_1h.unwrap_or(0),
             output: self.output.unwrap_or(0),
             reasoning: self.reasoning.unwrap_or(0),
         }

@@ -30,6 +30,8 @@ struct SummaryUsage {
     input_tokens: Option<u64>,
     cached_input_tokens: Option<u64>,
     cache_write_tokens: Option<u64>,
+    /// Of `cache_write_tokens`, those written to a 1-hour cache.
+    cache_write_1h_tokens: Option<u64>,
     output_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,
 }
@@ -52,6 +54,7 @@ pub fn summary<'a>(facts: &'a RequestFacts, priced: &'a Priced) -> Summary<'a> {
             input_tokens: priced.usage.input,
             cached_input_tokens: priced.usage.cached_input,
             cache_write_tokens: priced.usage.cache_write,
+            cache_write_1h_tokens: priced.usage.cache_write_1h,
             output_tokens: priced.usage.output,
             reasoning_tokens: priced.usage.reasoning,
         },

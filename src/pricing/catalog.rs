@@ -23,6 +23,7 @@ const ROW_FIELDS: &[&str] = &[
     "input_per_mtok",
     "cached_input_per_mtok",
     "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
     "output_per_mtok",
     "per_request_fee",
     "effective_from",
@@ -194,6 +195,7 @@ fn read_row(table: &Table, path: &str, problems: &mut Vec<PriceProblem>) -> Opti
     let input = f.required("input_per_mtok", "2.19", mtok_price);
     let cached = f.optional("cached_input_per_mtok", "0.55", mtok_price);
     let write = f.optional("cache_write_per_mtok", "3.75", mtok_price);
+    let write_1h = f.optional("cache_write_1h_per_mtok", "6", mtok_price);
     let output = f.required("output_per_mtok", "2.19", mtok_price);
     let fee = f.optional("per_request_fee", "0.005", fee_price);
     let from = f.required("effective_from", "2025-02-26T16:30:00Z", instant);
@@ -215,6 +217,7 @@ fn read_row(table: &Table, path: &str, problems: &mut Vec<PriceProblem>) -> Opti
         input_per_mtok: input?,
         cached_input_per_mtok: cached?,
         cache_write_per_mtok: write?,
+        cache_write_1h_per_mtok: write_1h?,
         output_per_mtok: output?,
         per_request_fee: fee?,
         effective_from: from?,

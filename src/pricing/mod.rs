@@ -38,8 +38,12 @@ pub struct PriceRow {
     pub input_per_mtok: Decimal,
     /// USD per 1M cache-read input tokens; `None` bills them at `input_per_mtok`.
     pub cached_input_per_mtok: Option<Decimal>,
-    /// USD per 1M cache-write input tokens; `None` bills them at `input_per_mtok`.
+    /// USD per 1M cache-write input tokens (Anthropic's 5-minute writes); `None` bills
+    /// them at `input_per_mtok`.
     pub cache_write_per_mtok: Option<Decimal>,
+    /// USD per 1M input tokens written to a 1-hour cache (Anthropic, 2× input); `None`
+    /// bills them at `cache_write_per_mtok`.
+    pub cache_write_1h_per_mtok: Option<Decimal>,
     /// USD per 1M output tokens, reasoning included.
     pub output_per_mtok: Decimal,
     /// USD charged once per request (Perplexity search fees); `None` means no fee.
@@ -83,6 +87,8 @@ pub struct TokenCounts {
     pub cached_input: u64,
     /// Input tokens written to the provider's prompt cache (a part of `input`).
     pub cache_write: u64,
+    /// Of `cache_write`, the tokens written to a 1-hour cache (priced on their own).
+    pub cache_write_1h: u64,
     /// All output tokens, reasoning included.
     pub output: u64,
     /// Reasoning tokens (a part of `output`); recorded, never billed on top.
@@ -201,8 +207,9 @@ impl PriceBook {
     }
 }
 
-/// Exact USD cost: (input - cached - cache_write)·in + cached·cached_in + cache_write·write +
-/// output·out, all /1e6, + fee.
+/// Exact USD cost: (input - cached - cache_write)·in + cached·cached_in +
+/// (cache_write - cache_write_1h)·write + cache_write_1h·write_1h + output·out, all /1e6,
+/// + fee.
 ///
 /// Reasoning is NOT added (it is inside output). The subtraction saturates if a provider
 /// reports more cached tokens than input tokens. Never negative, never rounded: the result is
@@ -214,6 +221,7 @@ pub fn cost(tokens: &TokenCounts, row: &PriceRow) -> Decimal {
         .saturating_sub(tokens.cached_input)
         .saturating_sub(tokens.cache_write);
     let input_price = row.input_per_mtok;
+    let write_price = row.cache_write_per_mtok.unwrap_or(input_price);
     let terms = [
         (uncached, input_price),
         (
@@ -221,8 +229,12 @@ pub fn cost(tokens: &TokenCounts, row: &PriceRow) -> Decimal {
             row.cached_input_per_mtok.unwrap_or(input_price),
         ),
         (
-            tokens.cache_write,
-            row.cache_write_per_mtok.unwrap_or(input_price),
+            tokens.cache_write.saturating_sub(tokens.cache_write_1h),
+            write_price,
+        ),
+        (
+            tokens.cache_write_1h.min(tokens.cache_write),
+            row.cache_write_1h_per_mtok.unwrap_or(write_price),
         ),
         (tokens.output, row.output_per_mtok),
     ];

@@ -74,6 +74,7 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<PriceQuery, QueryProbl
         input: count("input_tokens")?,
         cached_input: count("cached_tokens")?,
         cache_write: 0,
+        cache_write_1h: 0,
         output: count("output_tokens")?,
         reasoning: count("reasoning_tokens")?,
     };

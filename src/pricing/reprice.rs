@@ -71,6 +71,7 @@ fn tokens(r: &UsageRecord) -> Option<TokenCounts> {
         input: r.input_tokens?,
         cached_input: r.cached_input_tokens.unwrap_or(0),
         cache_write: r.cache_write_tokens.unwrap_or(0),
+        cache_write_1h: r.cache_write_1h_tokens.unwrap_or(0),
         output: r.output_tokens?,
         reasoning: r.reasoning_tokens.unwrap_or(0),
     })

@@ -319,6 +319,7 @@ fn row(
         input_per_mtok: input,
         cached_input_per_mtok: cached,
         cache_write_per_mtok: write,
+        cache_write_1h_per_mtok: None,
         output_per_mtok: output,
         per_request_fee: None,
         effective_from: at("2025-01-01T00:00:00Z"),
@@ -339,6 +340,7 @@ fn cache_write_tokens_use_their_own_price_or_fall_back_to_input() {
         input: 1000,
         cached_input: 100,
         cache_write: 400,
+        cache_write_1h: 0,
         output: 10,
         reasoning: 0,
     };
@@ -347,6 +349,34 @@ fn cache_write_tokens_use_their_own_price_or_fall_back_to_input() {
     // Without a write price: 500·3 + 100·0.3 + 400·3 + 150 = 1500 + 30 + 1200 + 150 = 2880.
     let no_write_price = row(dec!(3), Some(dec!(0.3)), None, dec!(15));
     assert_eq!(cost(&tokens, &no_write_price), dec!(0.00288));
+}
+
+#[test]
+fn one_hour_cache_writes_have_their_own_price_or_fall_back_to_the_write_price() {
+    // 1000 input: 100 cache reads, 400 cache writes of which 300 for one hour; 10 output:
+    // 500·3 + 100·0.3 + 100·3.75 + 300·6 + 10·15 = 1500 + 30 + 375 + 1800 + 150 = 3855.
+    let tokens = TokenCounts {
+        input: 1000,
+        cached_input: 100,
+        cache_write: 400,
+        cache_write_1h: 300,
+        output: 10,
+        reasoning: 0,
+    };
+    let mut sonnet = row(dec!(3), Some(dec!(0.3)), Some(dec!(3.75)), dec!(15));
+    sonnet.cache_write_1h_per_mtok = Some(dec!(6));
+    assert_eq!(cost(&tokens, &sonnet), dec!(0.003855));
+    // A row without the 1-hour price bills those writes at the write price: 0.00318.
+    sonnet.cache_write_1h_per_mtok = None;
+    assert_eq!(cost(&tokens, &sonnet), dec!(0.00318));
+    // A split larger than the writes counts at most the writes, all at the 1-hour price:
+    // 1500 + 30 + 400·6 + 150 = 4080.
+    let glitch = TokenCounts {
+        cache_write_1h: 900,
+        ..tokens
+    };
+    sonnet.cache_write_1h_per_mtok = Some(dec!(6));
+    assert_eq!(cost(&glitch, &sonnet), dec!(0.00408));
 }
 
 #[test]
@@ -383,6 +413,8 @@ fn counts() -> impl Strategy<Value = TokenCounts> {
             input,
             cached_input,
             cache_write,
+            // Every 1-hour split of the writes, from none to all of them.
+            cache_write_1h: cache_write / 3,
             output,
             reasoning,
         }

@@ -171,6 +171,7 @@ impl Generator {
             input,
             cached_input: cached,
             cache_write: 0,
+            cache_write_1h: 0,
             output,
             reasoning,
         };
@@ -204,6 +205,7 @@ impl Generator {
             input_tokens: Some(input),
             cached_input_tokens: Some(cached),
             cache_write_tokens: Some(0),
+            cache_write_1h_tokens: None,
             output_tokens: Some(output),
             reasoning_tokens: Some(reasoning),
             usage_source: if estimated {
@@ -275,6 +277,7 @@ fn rejected(created_at: DateTime<Utc>, key: &str, rng: &mut StdRng) -> UsageReco
         input_tokens: None,
         cached_input_tokens: None,
         cache_write_tokens: None,
+        cache_write_1h_tokens: None,
         output_tokens: None,
         reasoning_tokens: None,
         usage_source: UsageSource::None,

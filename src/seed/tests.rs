@@ -70,6 +70,7 @@ fn records_fill_the_window_oldest_first_with_the_catalogs_exact_costs() {
             input: r.input_tokens.unwrap(),
             cached_input: r.cached_input_tokens.unwrap(),
             cache_write: 0,
+            cache_write_1h: 0,
             output: r.output_tokens.unwrap(),
             reasoning: r.reasoning_tokens.unwrap(),
         };

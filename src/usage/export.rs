@@ -108,6 +108,7 @@ mod tests {
             input_tokens: None,
             cached_input_tokens: None,
             cache_write_tokens: None,
+            cache_write_1h_tokens: None,
             output_tokens: None,
             reasoning_tokens: None,
             usage_source: UsageSource::None,

@@ -361,6 +361,7 @@ mod tests {
             input_tokens: Some(13),
             cached_input_tokens: (i % 2 == 1).then_some(5),
             cache_write_tokens: None,
+            cache_write_1h_tokens: None,
             output_tokens: Some(327 + u64::from(i)),
             reasoning_tokens: Some(200),
             usage_source: UsageSource::ALL[i as usize % 4],

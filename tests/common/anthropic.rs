@@ -19,6 +19,11 @@ pub struct FakeAnthropic {
 
 impl FakeAnthropic {
     pub async fn start() -> Self {
+        Self::answering("anthropic/message.json").await
+    }
+
+    /// A fake whose non-streamed answer is the fixture `answer` (a Messages JSON).
+    pub async fn answering(answer_fixture: &'static str) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let seen = received.clone();
         let counted = received.clone();
@@ -27,7 +32,7 @@ impl FakeAnthropic {
                 "/v1/messages",
                 axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
                     let seen = seen.clone();
-                    async move { answer(&seen, headers, &body) }
+                    async move { answer(&seen, headers, &body, answer_fixture) }
                 }),
             )
             .route(
@@ -53,7 +58,12 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn answer(seen: &Mutex<Vec<(HeaderMap, Value)>>, headers: HeaderMap, body: &[u8]) -> Response {
+fn answer(
+    seen: &Mutex<Vec<(HeaderMap, Value)>>,
+    headers: HeaderMap,
+    body: &[u8],
+    answer_fixture: &str,
+) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     seen.lock().unwrap().push((headers.clone(), body.clone()));
     if let Some(refused) = refuse_headers(&headers) {
@@ -72,7 +82,7 @@ fn answer(seen: &Mutex<Vec<(HeaderMap, Value)>>, headers: HeaderMap, body: &[u8]
             .insert("content-type", "text/event-stream".parse().unwrap());
         return resp;
     }
-    let mut resp = Response::new(Body::from(fixture("anthropic/message.json")));
+    let mut resp = Response::new(Body::from(fixture(answer_fixture)));
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     resp

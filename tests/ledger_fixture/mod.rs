@@ -147,6 +147,7 @@ fn record(rng: &mut StdRng, i: usize) -> UsageRecord {
         input_tokens,
         cached_input_tokens,
         cache_write_tokens,
+        cache_write_1h_tokens: None,
         output_tokens,
         reasoning_tokens,
         usage_source,

@@ -31,6 +31,7 @@ fn record(id: String, at: DateTime<Utc>) -> UsageRecord {
         input_tokens: Some(10),
         cached_input_tokens: Some(0),
         cache_write_tokens: Some(0),
+        cache_write_1h_tokens: None,
         output_tokens: Some(5),
         reasoning_tokens: Some(0),
         usage_source: UsageSource::Reported,

@@ -131,7 +131,7 @@ async fn columns_hold_exact_text_and_the_schema_is_versioned_and_indexed() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -182,7 +182,7 @@ async fn a_file_from_a_newer_schema_is_refused() {
         opened,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 4,
+            supported: 5,
             ..
         })
     ));

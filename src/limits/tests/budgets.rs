@@ -123,6 +123,7 @@ fn record(id: &str, key: &str, at: &str, cost: Option<Decimal>) -> UsageRecord {
         input_tokens: Some(10),
         cached_input_tokens: Some(0),
         cache_write_tokens: None,
+        cache_write_1h_tokens: None,
         output_tokens: Some(20),
         reasoning_tokens: None,
         usage_source: UsageSource::Reported,

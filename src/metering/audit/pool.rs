@@ -130,6 +130,7 @@ mod tests {
             input_tokens: Some(10),
             cached_input_tokens: None,
             cache_write_tokens: None,
+            cache_write_1h_tokens: None,
             output_tokens: Some(2),
             reasoning_tokens: None,
             usage_source: UsageSource::Reported,

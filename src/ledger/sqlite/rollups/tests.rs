@@ -262,7 +262,7 @@ async fn readers_refuse_a_file_whose_backfill_has_not_finished() {
         .unwrap();
     let refused = crate::ledger::sqlite::usage(&path, &everything()).unwrap_err();
     assert!(
-        matches!(refused, LedgerError::NeedsUpgrade { found: 4, .. }),
+        matches!(refused, LedgerError::NeedsUpgrade { found: 5, .. }),
         "{refused}"
     );
     SqliteSink::open(&path).unwrap();
