@@ -114,6 +114,24 @@ pub(super) enum Edit {
     Reencode(Map<String, Value>),
 }
 
+impl Edit {
+    /// For an upstream answer relayed in its own dialect: inserted into its text, unless
+    /// the upstream put a `tollgate` key of its own in (`upstream_tollgate`), which is
+    /// then removed from the parsed object before ours is added.
+    pub(super) fn for_answer(bytes: &[u8], upstream_tollgate: bool) -> Self {
+        match insertion_point(bytes).filter(|_| !upstream_tollgate) {
+            Some(at) => Edit::Insert(at),
+            None => match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(mut answer)) => {
+                    answer.remove("tollgate");
+                    Edit::Reencode(answer)
+                }
+                _ => Edit::Reencode(Map::new()),
+            },
+        }
+    }
+}
+
 /// An answer in another dialect, as a chat completion (the only translation so far:
 /// Anthropic Messages), with what the meter reads from it.
 fn translated(

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::answer::{respond, tokenizer, Edit, Read};
 use super::AppState;
@@ -113,15 +113,6 @@ fn native(
         .filter(|u| u.is_object())
         .map(|u| adapter.usage_from_wire(u))
         .unwrap_or_default();
-    let edit = match insertion_point(bytes).filter(|_| !view.tollgate) {
-        Some(at) => Edit::Insert(at),
-        None => match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(mut answer)) => {
-                answer.remove("tollgate");
-                Edit::Reencode(answer)
-            }
-            _ => Edit::Reencode(Map::new()),
-        },
-    };
+    let edit = Edit::for_answer(bytes, view.tollgate);
     Ok((reported, edit))
 }
