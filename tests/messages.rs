@@ -46,18 +46,6 @@ fn claude(base_url: &str) -> String {
     )
 }
 
-/// Anthropic events: (name, data) in order.
-async fn events(resp: reqwest::Response) -> Vec<(String, Value)> {
-    let text = resp.text().await.unwrap();
-    text.split("\n\n")
-        .filter_map(|ev| {
-            let name = ev.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = ev.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_owned(), serde_json::from_str(data).unwrap()))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn an_anthropic_client_is_served_natively_with_its_own_fields_and_exact_cost() {
     let fake = FakeAnthropic::start().await;
@@ -119,7 +107,7 @@ async fn a_native_stream_is_relayed_event_for_event_with_the_cost_in_message_del
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let got = events(resp).await;
+    let got = named_events(resp).await;
     let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -146,23 +134,11 @@ async fn a_native_stream_is_relayed_event_for_event_with_the_cost_in_message_del
     assert_eq!(row["outcome"], "completed");
 }
 
-fn deepseek(base_url: &str) -> String {
-    one_offer_config(
-        "deepseek",
-        base_url,
-        "",
-        "CN",
-        "r1",
-        "deepseek-reasoner",
-        Some("deepseek/deepseek-reasoner"),
-    )
-}
-
 #[tokio::test]
 async fn an_anthropic_client_is_served_by_deepseek_r1_through_the_translation() {
     let fake = FakeUpstream::start(Reply::json(fixture("deepseek/chat_reasoner.json"))).await;
     let at = Utc.with_ymd_and_hms(2025, 10, 1, 12, 0, 0).unwrap();
-    let mut gw = start_gateway_at(&deepseek(&fake.base_url), Some(at)).await;
+    let mut gw = start_gateway_at(&deepseek_r1(&fake.base_url), Some(at)).await;
     let resp = post(
         &gw,
         json!({"model": "r1", "max_tokens": 1000, "system": "Be kind.",
@@ -204,7 +180,7 @@ async fn an_anthropic_client_is_served_by_deepseek_r1_through_the_translation() 
 async fn a_deepseek_stream_reaches_an_anthropic_client_as_anthropic_events() {
     let fake = FakeUpstream::start(Reply::sse_events(&fixture("deepseek/chat_stream.sse"))).await;
     let at = Utc.with_ymd_and_hms(2025, 10, 1, 12, 0, 0).unwrap();
-    let mut gw = start_gateway_at(&deepseek(&fake.base_url), Some(at)).await;
+    let mut gw = start_gateway_at(&deepseek_r1(&fake.base_url), Some(at)).await;
     let resp = post(
         &gw,
         json!({"model": "r1", "max_tokens": 4000, "stream": true,
@@ -213,7 +189,7 @@ async fn a_deepseek_stream_reaches_an_anthropic_client_as_anthropic_events() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let got = events(resp).await;
+    let got = named_events(resp).await;
     let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"message_start"));
     assert_eq!(&names[names.len() - 2..], ["message_delta", "message_stop"]);
@@ -249,7 +225,7 @@ async fn a_deepseek_stream_reaches_an_anthropic_client_as_anthropic_events() {
 #[tokio::test]
 async fn errors_come_in_anthropics_shape_and_untranslatable_fields_are_named() {
     let fake = FakeUpstream::start(Reply::json(fixture("deepseek/chat_reasoner.json"))).await;
-    let mut gw = start_gateway(&deepseek(&fake.base_url)).await;
+    let mut gw = start_gateway(&deepseek_r1(&fake.base_url)).await;
     let hi = json!([{"role": "user", "content": "hi"}]);
     let resp = post(
         &gw,
@@ -327,7 +303,7 @@ async fn count_tokens_asks_claude_and_counts_itself_for_other_upstreams() {
     assert!(row["cost_usd"].is_null(), "counting is not billed");
 
     let r1 = FakeUpstream::start(Reply::json(fixture("deepseek/chat_reasoner.json"))).await;
-    let mut gw = start_gateway(&deepseek(&r1.base_url)).await;
+    let mut gw = start_gateway(&deepseek_r1(&r1.base_url)).await;
     let resp = Gateway::client()
         .post(format!("{}/v1/messages/count_tokens", gw.url))
         .header("x-api-key", KEY)

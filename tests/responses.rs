@@ -32,35 +32,11 @@ async fn post(gw: &Gateway, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-fn deepseek(base_url: &str) -> String {
-    one_offer_config(
-        "deepseek",
-        base_url,
-        "",
-        "CN",
-        "r1",
-        "deepseek-reasoner",
-        Some("deepseek/deepseek-reasoner"),
-    )
-}
-
-/// Responses events: (name, data) in order.
-async fn events(resp: reqwest::Response) -> Vec<(String, Value)> {
-    let text = resp.text().await.unwrap();
-    text.split("\n\n")
-        .filter_map(|ev| {
-            let name = ev.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = ev.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_owned(), serde_json::from_str(data).unwrap()))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_responses_client_is_served_by_deepseek_r1_with_exact_cost() {
     let fake = FakeUpstream::start(Reply::json(fixture("deepseek/chat_reasoner.json"))).await;
     let at = Utc.with_ymd_and_hms(2025, 10, 1, 12, 0, 0).unwrap();
-    let mut gw = start_gateway_at(&deepseek(&fake.base_url), Some(at)).await;
+    let mut gw = start_gateway_at(&deepseek_r1(&fake.base_url), Some(at)).await;
     let resp = post(
         &gw,
         json!({"model": "r1", "instructions": "Be kind.", "max_output_tokens": 1000,
@@ -125,7 +101,7 @@ async fn a_responses_client_is_served_by_deepseek_r1_with_exact_cost() {
 async fn a_deepseek_stream_reaches_a_responses_client_as_the_documented_events() {
     let fake = FakeUpstream::start(Reply::sse_events(&fixture("deepseek/chat_stream.sse"))).await;
     let at = Utc.with_ymd_and_hms(2025, 10, 1, 12, 0, 0).unwrap();
-    let mut gw = start_gateway_at(&deepseek(&fake.base_url), Some(at)).await;
+    let mut gw = start_gateway_at(&deepseek_r1(&fake.base_url), Some(at)).await;
     let resp = post(
         &gw,
         json!({"model": "r1", "stream": true, "input": "hello"}),
@@ -133,7 +109,7 @@ async fn a_deepseek_stream_reaches_a_responses_client_as_the_documented_events()
     .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-tollgate-jurisdiction"], "CN");
-    let got = events(resp).await;
+    let got = named_events(resp).await;
     let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -191,7 +167,7 @@ async fn a_deepseek_stream_reaches_a_responses_client_as_the_documented_events()
 #[tokio::test]
 async fn what_a_stateless_chat_translation_cannot_honour_is_refused_by_name() {
     let fake = FakeUpstream::start(Reply::json(fixture("deepseek/chat_reasoner.json"))).await;
-    let mut gw = start_gateway(&deepseek(&fake.base_url)).await;
+    let mut gw = start_gateway(&deepseek_r1(&fake.base_url)).await;
     let cases = [
         (json!({"store": true}), "store"),
         (

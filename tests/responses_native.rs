@@ -140,18 +140,6 @@ fn azure(base_url: &str) -> String {
     )
 }
 
-/// Responses events: (name, data) in order.
-async fn events(resp: reqwest::Response) -> Vec<(String, Value)> {
-    let text = resp.text().await.unwrap();
-    text.split("\n\n")
-        .filter_map(|ev| {
-            let name = ev.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = ev.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_owned(), serde_json::from_str(data).unwrap()))
-        })
-        .collect()
-}
-
 /// The fixture's events, as the upstream sent them.
 fn upstream_events() -> Vec<(String, Value)> {
     fixture("openai/responses_stream.sse")
@@ -222,7 +210,7 @@ async fn an_openai_stream_is_relayed_event_for_event_with_the_object_in_response
     .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-tollgate-jurisdiction"], "US");
-    let mut got = events(resp).await;
+    let mut got = named_events(resp).await;
     let sent = upstream_events();
     assert_eq!(got.len(), sent.len(), "no event added or dropped");
     let (name, last) = got.last_mut().unwrap();
@@ -267,7 +255,7 @@ async fn azure_openai_is_reached_on_its_v1_responses_path_with_its_api_key() {
         None,
     )
     .await;
-    let got = events(resp).await;
+    let got = named_events(resp).await;
     let completed = &got.last().unwrap().1["response"];
     assert_eq!(completed["tollgate"]["cost_usd"], "0.0162");
     let received = fake.received();
@@ -406,7 +394,7 @@ async fn a_spoofed_tollgate_in_a_stream_is_removed_and_the_final_one_is_tollgate
         None,
     )
     .await;
-    let got = events(resp).await;
+    let got = named_events(resp).await;
     assert!(got[0].1.get("tollgate").is_none(), "{}", got[0].1);
     let completed = &got.last().unwrap().1["response"];
     assert_eq!(completed["tollgate"]["cost_usd"], "0.0162");
@@ -430,11 +418,11 @@ async fn an_incomplete_stream_has_completed_and_a_failed_one_is_an_upstream_erro
     fake.push(Reply::sse_events(&failed));
     let mut gw = start_gateway_at(&openai(&fake.base_url), at()).await;
     let body = json!({"model": "o1", "input": "hi", "stream": true});
-    let got = events(post(&gw, body.clone(), None).await).await;
+    let got = named_events(post(&gw, body.clone(), None).await).await;
     let (name, last) = got.last().unwrap();
     assert_eq!(name, "response.incomplete");
     assert_eq!(last["response"]["tollgate"]["cost_usd"], "0.0162");
-    let got = events(post(&gw, body, None).await).await;
+    let got = named_events(post(&gw, body, None).await).await;
     let (name, last) = got.last().unwrap();
     assert_eq!(name, "error", "tollgate says the stream failed");
     assert_eq!(

@@ -508,6 +508,32 @@ pub async fn sse_data(resp: reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// Named SSE events (Anthropic's, the Responses API's): (name, data) in order.
+pub async fn named_events(resp: reqwest::Response) -> Vec<(String, Value)> {
+    let text = resp.text().await.unwrap();
+    text.split("\n\n")
+        .filter_map(|ev| {
+            let name = ev.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = ev.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), serde_json::from_str(data).unwrap()))
+        })
+        .collect()
+}
+
+/// One DeepSeek-R1 offer (`deepseek` kind, CN, catalog `deepseek/deepseek-reasoner`) as
+/// the logical model `r1`.
+pub fn deepseek_r1(base_url: &str) -> String {
+    one_offer_config(
+        "deepseek",
+        base_url,
+        "",
+        "CN",
+        "r1",
+        "deepseek-reasoner",
+        Some("deepseek/deepseek-reasoner"),
+    )
+}
+
 /// Status and JSON body of an error answer.
 pub async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
