@@ -190,28 +190,16 @@ pub fn api_key_header(target: Target<'_>) -> Option<(&'static str, String)> {
 /// field that is not a count, or a `total_tokens` other than prompt plus completion,
 /// marks the report `malformed` (it is then not billed as reported).
 pub fn openai_usage(usage: &Value) -> Usage {
-    let mut malformed = false;
-    let mut n = |v: Option<&Value>| {
-        wire_count(v).unwrap_or_else(|_| {
-            malformed = true;
-            None
-        })
-    };
-    let mut u = Usage {
-        input: n(usage.get("prompt_tokens")),
-        cached_input: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
-        cache_write: n(usage.pointer("/prompt_tokens_details/cache_write_tokens")),
-        cache_write_1h: None,
-        output: n(usage.get("completion_tokens")),
-        reasoning: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
-        malformed: false,
-    };
-    let total = n(usage.get("total_tokens"));
-    if let (Some(total), Some(input), Some(output)) = (total, u.input, u.output) {
-        malformed |= input.checked_add(output) != Some(total);
-    }
-    u.malformed = malformed;
-    u
+    read_usage(
+        usage,
+        &UsagePaths {
+            input: "/prompt_tokens",
+            cached: "/prompt_tokens_details/cached_tokens",
+            cache_write: "/prompt_tokens_details/cache_write_tokens",
+            output: "/completion_tokens",
+            reasoning: "/completion_tokens_details/reasoning_tokens",
+        },
+    )
 }
 
 /// The usage object of OpenAI's Responses API (OpenAI's own and Azure OpenAI's):
@@ -219,23 +207,46 @@ pub fn openai_usage(usage: &Value) -> Usage {
 /// includes `output_tokens_details.reasoning_tokens`, as chat's counts do; only the
 /// names differ. Malformed on the same terms as [`openai_usage`].
 pub fn responses_api_usage(usage: &Value) -> Usage {
+    read_usage(
+        usage,
+        &UsagePaths {
+            input: "/input_tokens",
+            cached: "/input_tokens_details/cached_tokens",
+            cache_write: "/input_tokens_details/cache_write_tokens",
+            output: "/output_tokens",
+            reasoning: "/output_tokens_details/reasoning_tokens",
+        },
+    )
+}
+
+/// Where one OpenAI dialect keeps each count (JSON pointers into its usage object).
+struct UsagePaths {
+    input: &'static str,
+    cached: &'static str,
+    cache_write: &'static str,
+    output: &'static str,
+    reasoning: &'static str,
+}
+
+/// Read an OpenAI-style usage object: parts inside totals, `total_tokens` checked.
+fn read_usage(usage: &Value, paths: &UsagePaths) -> Usage {
     let mut malformed = false;
-    let mut n = |v: Option<&Value>| {
-        wire_count(v).unwrap_or_else(|_| {
+    let mut n = |path: &str| {
+        wire_count(usage.pointer(path)).unwrap_or_else(|_| {
             malformed = true;
             None
         })
     };
     let mut u = Usage {
-        input: n(usage.get("input_tokens")),
-        cached_input: n(usage.pointer("/input_tokens_details/cached_tokens")),
-        cache_write: n(usage.pointer("/input_tokens_details/cache_write_tokens")),
+        input: n(paths.input),
+        cached_input: n(paths.cached),
+        cache_write: n(paths.cache_write),
         cache_write_1h: None,
-        output: n(usage.get("output_tokens")),
-        reasoning: n(usage.pointer("/output_tokens_details/reasoning_tokens")),
+        output: n(paths.output),
+        reasoning: n(paths.reasoning),
         malformed: false,
     };
-    let total = n(usage.get("total_tokens"));
+    let total = n("/total_tokens");
     if let (Some(total), Some(input), Some(output)) = (total, u.input, u.output) {
         malformed |= input.checked_add(output) != Some(total);
     }
