@@ -6,6 +6,14 @@
 //! bounded no matter how long the stream runs. It does not interpret `data` payloads (JSON
 //! decoding, usage extraction and `[DONE]` handling belong to the provider decoders) and it does
 //! no I/O.
+//!
+//! Hand-written rather than `eventsource-stream` (the well-kept crate for this), because the
+//! relay needs three things that crate does not give: comments surfaced as frames (DeepSeek's
+//! `: keep-alive` lines must reach the client while a request queues), a cap on one event's
+//! size (that crate buffers an unterminated event without bound, which a hostile upstream
+//! would turn into unbounded memory), and a synchronous push API that `MeteredBody`'s
+//! `poll_frame` drives directly instead of through a second `Stream` layer. The grammar is
+//! covered by the property tests in tests/fuzz_sse.rs.
 
 use bytes::{Bytes, BytesMut};
 
