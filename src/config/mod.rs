@@ -10,6 +10,7 @@ pub mod comparison;
 pub mod edge;
 pub mod limits;
 pub mod metering;
+pub mod mock_flavor;
 pub mod residency;
 pub mod retention;
 pub mod secret;
@@ -24,6 +25,7 @@ pub use access::{
     Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
 pub use comparison::ComparisonGroup;
+pub use mock_flavor::MockFlavor;
 pub use residency::{Residency, Scope};
 pub use validate::{
     validate, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings, ProviderKind,

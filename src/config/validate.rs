@@ -15,11 +15,11 @@ use std::time::Duration;
 use super::access::{
     self, Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
+use super::mock_flavor::MockFlavor;
 use super::residency::{self, Residency, Scope, JURISDICTION_EXPECTED};
 use super::secret::{self, Secret};
 use super::{ConfigError, RawConfig, RawProvider};
 use crate::pricing::PriceBook;
-use crate::providers::mock::MockFlavor;
 
 /// Validated configuration: everything the gateway needs, nothing left to check.
 #[derive(Debug, Clone)]
