@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use tollgate::metering::estimate::{count_text, vocab, TokenizerKind};
+use tollgate::tokens::estimate::{count_text, vocab, TokenizerKind};
 
 /// Resident set size of this process, in KiB.
 fn rss_kib() -> u64 {
@@ -160,7 +160,7 @@ fn main() {
             ms(d)
         };
         let (ds, ds_n) = time(|| count_text(TokenizerKind::DeepSeekV3, text));
-        let (est, est_n) = time(|| tollgate::metering::estimate::prompt_estimate(text));
+        let (est, est_n) = time(|| tollgate::tokens::estimate::prompt_estimate(text));
         println!(
             "| {name} ({n} tokens) | {} | {} | {} | {before} | {} ({ds_n} tokens) | {} ({est_n}) |",
             ms(now),

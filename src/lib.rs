@@ -24,6 +24,7 @@ pub mod routing;
 pub mod seed;
 pub mod server;
 pub mod telemetry;
+pub mod tokens;
 pub mod upstream;
 pub mod usage;
 

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use common::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use tollgate::metering::estimate::{count_chat_prompt, count_text, TokenizerKind};
+use tollgate::tokens::estimate::{count_chat_prompt, count_text, TokenizerKind};
 
 fn answer_with_usage(content: &str, prompt: u64, completion: u64) -> String {
     json!({

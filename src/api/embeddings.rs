@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, GatewayError};
-use crate::metering::estimate::{count_text, TokenizerKind};
+use crate::tokens::estimate::{count_text, TokenizerKind};
 
 /// Tokens a provider may add to each input beyond its text (BERT-style embedding
 /// models served by OpenAI-compatible hosts add `[CLS]`/`[SEP]`; OpenAI adds none).

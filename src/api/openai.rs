@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, GatewayError};
-use crate::metering::estimate::{count_chat_prompt, TokenizerKind};
+use crate::tokens::estimate::{count_chat_prompt, TokenizerKind};
 
 /// A parsed `POST /v1/chat/completions` body.
 #[derive(Debug, Clone)]

@@ -215,3 +215,28 @@ fn parse_text<T: Copy>(
             value: s.to_owned(),
         })
 }
+
+impl UsageRecord {
+    /// (reported, counted) tokens of the part of a record tollgate can verify: the prompt, plus
+    /// the output when all of it was visible, or the output minus hidden reasoning otherwise.
+    pub fn verifiable_pair(&self) -> Option<(u64, u64)> {
+        let r = self;
+        let counted_in = r.audit.counted_input_tokens?;
+        let reported_in = r.input_tokens?;
+        let (reported_out, counted_out) = match (r.output_tokens, r.audit.counted_output_tokens) {
+            (Some(out), Some(counted)) => {
+                let visible_part = if r.audit.output_verifiable == Some(false) {
+                    out.saturating_sub(r.reasoning_tokens.unwrap_or(0))
+                } else {
+                    out
+                };
+                (visible_part, counted)
+            }
+            _ => (0, 0),
+        };
+        Some((
+            reported_in.saturating_add(reported_out),
+            counted_in.saturating_add(counted_out),
+        ))
+    }
+}

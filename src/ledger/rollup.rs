@@ -25,7 +25,6 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::{Outcome, PricingStatus, UsageRecord, UsageSource};
-use crate::metering::audit::verifiable_pair;
 pub use histogram::{BucketPercentiles, Histogram, BOUNDS_MS};
 
 /// Milliseconds per hour and per UTC day.
@@ -268,7 +267,7 @@ fn sums_of(r: &UsageRecord) -> Sums {
         }
     }
     if let (UsageSource::Reported, Some(_), Some((reported, counted))) =
-        (r.usage_source, &r.provider, verifiable_pair(r))
+        (r.usage_source, &r.provider, r.verifiable_pair())
     {
         s.drift_requests = 1;
         s.drift_reported_tokens = reported.min(COUNT_MAX);

@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 mod pool;
 
-use super::estimate::OutputTokenCounter;
 use super::facts::RequestFacts;
 use crate::config::Settings;
 use crate::ledger::{Ledger, PricingStatus, UsageRecord, UsageSource};
 use crate::pricing::compare::{self, Candidate};
 use crate::pricing::{PriceBook, TokenCounts};
 use crate::telemetry::price_metrics;
+use crate::tokens::estimate::OutputTokenCounter;
 use pool::{AuditJob, AuditPool};
 
 /// The output tollgate saw and counted itself.
@@ -65,7 +65,7 @@ impl Drift {
 
     /// Add an audited record's verifiable tokens and refresh its provider's gauge.
     pub fn record(&self, r: &UsageRecord) {
-        let Some((reported, counted)) = verifiable_pair(r) else {
+        let Some((reported, counted)) = r.verifiable_pair() else {
             return;
         };
         let Some(provider) = r.provider.as_deref() else {
@@ -211,28 +211,6 @@ impl Auditor {
             r.audit.cheapest_allowed_offer = Some(offer.to_owned());
         }
     }
-}
-
-/// (reported, counted) tokens of the part of a record tollgate can verify: the prompt, plus
-/// the output when all of it was visible, or the output minus hidden reasoning otherwise.
-pub fn verifiable_pair(r: &UsageRecord) -> Option<(u64, u64)> {
-    let counted_in = r.audit.counted_input_tokens?;
-    let reported_in = r.input_tokens?;
-    let (reported_out, counted_out) = match (r.output_tokens, r.audit.counted_output_tokens) {
-        (Some(out), Some(counted)) => {
-            let visible_part = if r.audit.output_verifiable == Some(false) {
-                out.saturating_sub(r.reasoning_tokens.unwrap_or(0))
-            } else {
-                out
-            };
-            (visible_part, counted)
-        }
-        _ => (0, 0),
-    };
-    Some((
-        reported_in.saturating_add(reported_out),
-        counted_in.saturating_add(counted_out),
-    ))
 }
 
 /// Add to a running total without wrapping; returns the new total.

@@ -7,9 +7,9 @@
 
 use super::facts::RequestFacts;
 use super::plausible::{self, Implausibility};
-use super::Usage;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::ledger::UsageSource;
+use crate::tokens::Usage;
 
 /// The usage to bill and where it came from.
 pub fn settle(

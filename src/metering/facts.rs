@@ -12,12 +12,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::estimate::TokenizerKind;
-use super::Usage;
 use crate::api::openai::ChatRequest;
 use crate::config::Residency;
 use crate::ledger::{PricingStatus, UsageSource};
 use crate::pricing::{self, PriceBook};
+use crate::tokens::estimate::TokenizerKind;
+use crate::tokens::Usage;
 
 /// The offer that served (or last tried to serve) a request.
 #[derive(Debug, Clone)]

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::estimate::OutputTokenCounter;
 use super::plausible;
-use super::Usage;
 use crate::ledger::{Ledger, Outcome, UsageRecord, UsageSource};
 use crate::limits::Limits;
 use crate::pricing::PriceBook;
 use crate::routing::Router;
+use crate::tokens::estimate::OutputTokenCounter;
+use crate::tokens::Usage;
 
 use super::facts::{Priced, RequestFacts};
 

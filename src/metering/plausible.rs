@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
-use super::Usage;
 use crate::api::openai::ChatRequest;
+use crate::tokens::Usage;
 
 /// The most tokens any one usage field may plausibly hold. The price catalog knows no
 /// context windows, so this is an absolute cap well above every current model's
@@ -94,15 +94,6 @@ pub fn max_output_tokens(req: &ChatRequest) -> Option<u64> {
     ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|k| req.body.get(*k).and_then(Value::as_u64))
-}
-
-/// A usage field as the wire carries it: `Ok(None)` when absent or `null`, `Err` when
-/// present but not a non-negative integer (negative, fractional, text).
-pub fn wire_count(v: Option<&Value>) -> Result<Option<u64>, Implausibility> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or(Implausibility::Malformed),
-    }
 }
 
 #[cfg(test)]
@@ -206,16 +197,5 @@ mod tests {
             check(&over, Some(100)),
             Err(Implausibility::OutputExceedsLimit)
         );
-    }
-
-    #[test]
-    fn wire_counts_reject_negative_fractional_and_text() {
-        let v: Value = serde_json::json!({"a": -1, "b": 1.5, "c": "7", "d": null, "e": 7});
-        assert!(wire_count(v.get("a")).is_err());
-        assert!(wire_count(v.get("b")).is_err());
-        assert!(wire_count(v.get("c")).is_err());
-        assert_eq!(wire_count(v.get("d")), Ok(None));
-        assert_eq!(wire_count(v.get("e")), Ok(Some(7)));
-        assert_eq!(wire_count(v.get("missing")), Ok(None));
     }
 }

@@ -19,6 +19,7 @@ pub mod stale;
 mod tests;
 mod window;
 
+pub use crate::tokens::TokenCounts;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -76,23 +77,6 @@ impl PriceRow {
         self.is_effective_at(at)
             && (self.windows.is_empty() || self.windows.iter().any(|w| w.contains(at)))
     }
-}
-
-/// Billable token counts; input INCLUDES cached and cache-write tokens; output INCLUDES reasoning.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenCounts {
-    /// All input tokens, cached and cache-write ones included.
-    pub input: u64,
-    /// Input tokens read from the provider's prompt cache (a part of `input`).
-    pub cached_input: u64,
-    /// Input tokens written to the provider's prompt cache (a part of `input`).
-    pub cache_write: u64,
-    /// Of `cache_write`, the tokens written to a 1-hour cache (priced on their own).
-    pub cache_write_1h: u64,
-    /// All output tokens, reasoning included.
-    pub output: u64,
-    /// Reasoning tokens (a part of `output`); recorded, never billed on top.
-    pub reasoning: u64,
 }
 
 /// One thing wrong with a catalog, located by a path such as `prices[3].output_per_mtok`

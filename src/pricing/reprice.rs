@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use super::compare::{self, Candidate};
 use super::{cost, PriceBook, TokenCounts};
 use crate::ledger::{PricingStatus, UsageRecord};
-use crate::metering::estimate::TokenizerKind;
+use crate::tokens::estimate::TokenizerKind;
 
 /// Where the traffic is imagined to go.
 #[derive(Debug, Clone)]

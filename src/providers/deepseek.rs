@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::wire::{bearer, chat_body, json_request, openai_usage};
 use super::{ProviderAdapter, Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
-use crate::metering::plausible::wire_count;
-use crate::metering::Usage;
+use crate::tokens::wire_count;
+use crate::tokens::Usage;
 
 /// The `deepseek` kind.
 pub struct DeepSeek;

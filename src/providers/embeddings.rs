@@ -8,8 +8,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::api::embeddings::EmbeddingsRequest;
-use crate::metering::plausible::wire_count;
-use crate::metering::Usage;
+use crate::tokens::wire_count;
+use crate::tokens::Usage;
 
 /// The client's body for `upstream_model`: every field in the client's order (so
 /// `encoding_format`, `dimensions`, `user` and unknown fields reach the upstream as

@@ -9,7 +9,7 @@ use super::wire::{chat_body, json_request, json_request_bytes};
 use super::{embeddings, ProviderAdapter, Target, UpstreamRequest};
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
-use crate::metering::Usage;
+use crate::tokens::Usage;
 
 /// The `mock` kind.
 pub struct MockAdapter;

@@ -25,7 +25,7 @@ use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 use crate::api::responses::ResponsesRequest;
 use crate::config::{ProviderKind, ProviderSettings};
-use crate::metering::Usage;
+use crate::tokens::Usage;
 
 pub use wire::{openai_usage, responses_api_usage, UpstreamFailure};
 

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::{Target, UpstreamRequest};
 use crate::api::openai::ChatRequest;
-use crate::metering::plausible::wire_count;
-use crate::metering::Usage;
+use crate::tokens::wire_count;
+use crate::tokens::Usage;
 
 /// The upstream body of one attempt: the client's fields and `messages`, borrowed
 /// from the parsed request, plus the attempt's few edits. Nothing is cloned per

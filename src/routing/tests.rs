@@ -69,7 +69,7 @@ fn inputs<'a>(
     max_output: Option<u64>,
 ) -> CostInputs<'a> {
     CostInputs {
-        prompt_tokens: crate::metering::estimate::prompt_estimate(&messages.to_string()),
+        prompt_tokens: crate::tokens::estimate::prompt_estimate(&messages.to_string()),
         max_output,
         prices: book,
         at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),

@@ -23,13 +23,13 @@ use serde_json::{Map, Value};
 use super::AppState;
 use crate::ledger::Outcome;
 use crate::metering::audit::VisibleOutput;
-use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
 use crate::metering::facts::{self, Priced, RequestFacts};
 use crate::metering::finalize::{self, Ending, Meter};
 use crate::metering::summary::{insertion_point, present, Insertion, Summary};
-use crate::metering::Usage;
 use crate::providers::anthropic::answer::to_chat_completion;
 use crate::providers::{Dialect, ProviderAdapter};
+use crate::tokens::estimate::{OutputTokenCounter, TokenizerKind};
+use crate::tokens::Usage;
 use crate::upstream::AttemptError;
 
 /// Call the upstream once and answer the client with its body, metered and priced.

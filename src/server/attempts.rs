@@ -18,10 +18,10 @@ use crate::api::openai::ChatRequest;
 use crate::api::responses::ResponsesRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
-use crate::metering::estimate::{prompt_estimate, TokenizerKind};
 use crate::metering::facts::{RequestFacts, ServedBy};
 use crate::providers::{adapter_for_provider, anthropic, Dialect, Target};
 use crate::routing::Candidate;
+use crate::tokens::estimate::{prompt_estimate, TokenizerKind};
 use crate::upstream::AttemptError;
 
 /// The request being served: what each attempt sends, and how its answer is read.

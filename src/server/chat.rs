@@ -16,9 +16,9 @@ use super::{attempts, pipeline, AppState};
 use crate::api::error::GatewayError;
 use crate::api::openai::ChatRequest;
 use crate::config::ModelKind;
-use crate::metering::estimate::prompt_estimate;
 use crate::metering::facts::RequestFacts;
 use crate::providers::adapter_for_provider;
+use crate::tokens::estimate::prompt_estimate;
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(

@@ -19,11 +19,11 @@ use crate::api::error::{ErrorCode, GatewayError};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelKind;
 use crate::ledger::{Outcome, UsageSource};
-use crate::metering::estimate::TokenizerKind;
 use crate::metering::facts::{self, RequestFacts, ServedBy};
 use crate::metering::finalize::Ending;
-use crate::metering::Usage;
 use crate::providers::{adapter_for_provider, anthropic, Dialect, Target};
+use crate::tokens::estimate::TokenizerKind;
+use crate::tokens::Usage;
 
 /// `POST /v1/messages/count_tokens`.
 pub async fn count_tokens(

@@ -18,8 +18,8 @@ use crate::ledger::Outcome;
 use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::{self, Ending};
 use crate::metering::summary::{insertion_point, present};
-use crate::metering::Usage;
 use crate::providers::{embeddings, UpstreamRequest};
+use crate::tokens::Usage;
 use crate::upstream::AttemptError;
 
 /// Call the upstream once and answer the client with its body, metered and priced.

@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use super::answer::{respond, tokenizer, Edit, Read};
 use super::AppState;
-use crate::metering::estimate::OutputTokenCounter;
 use crate::metering::facts::RequestFacts;
 use crate::metering::summary::{insertion_point, present};
 use crate::providers::anthropic::from_chat::to_messages;
 use crate::providers::{Dialect, ProviderAdapter, UpstreamRequest};
+use crate::tokens::estimate::OutputTokenCounter;
 use crate::upstream::AttemptError;
 
 /// Call the upstream once and answer the Messages client.
@@ -94,7 +94,7 @@ fn native(
     bytes: &[u8],
     adapter: &dyn ProviderAdapter,
     counter: &mut OutputTokenCounter,
-) -> Result<(crate::metering::Usage, Edit), AttemptError> {
+) -> Result<(crate::tokens::Usage, Edit), AttemptError> {
     let not_messages = || {
         AttemptError::Protocol("the upstream answered with something other than a Messages answer")
     };

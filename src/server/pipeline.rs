@@ -21,10 +21,10 @@ use crate::config::{KeySettings, ModelKind, ModelSettings, ProviderSettings};
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::Ending;
-use crate::metering::Usage;
 use crate::policy;
 use crate::routing::{Candidate, CostInputs};
 use crate::telemetry::metrics;
+use crate::tokens::Usage;
 
 /// An admitted request: whose it is, its in-flight slot, and its body.
 pub(super) struct Admitted {

@@ -17,10 +17,10 @@ use super::answer::{respond, tokenizer, Edit, Read};
 use super::AppState;
 use crate::api::responses::from_chat::to_response;
 use crate::api::responses::ResponsesRequest;
-use crate::metering::estimate::OutputTokenCounter;
 use crate::metering::facts::RequestFacts;
 use crate::metering::summary::{insertion_point, present};
 use crate::providers::{responses_api_usage, ProviderAdapter, UpstreamRequest};
+use crate::tokens::estimate::OutputTokenCounter;
 use crate::upstream::AttemptError;
 
 /// Call the upstream once and answer the Responses client.
@@ -116,7 +116,7 @@ struct PartView<'a> {
 fn read_native(
     bytes: &[u8],
     counter: &mut OutputTokenCounter,
-) -> Result<(crate::metering::Usage, Edit), AttemptError> {
+) -> Result<(crate::tokens::Usage, Edit), AttemptError> {
     let not_response = || {
         AttemptError::Protocol("the upstream answered with something other than a response object")
     };
@@ -148,7 +148,7 @@ fn read_native(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metering::estimate::TokenizerKind;
+    use crate::tokens::estimate::TokenizerKind;
 
     #[test]
     fn a_response_object_is_read_for_usage_text_and_where_the_object_goes() {

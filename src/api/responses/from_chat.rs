@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::metering::Usage;
+use crate::tokens::Usage;
 
 /// A translated answer: the `response` JSON and the visible text and reasoning.
 pub struct ResponsesAnswer {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use super::{Drift, VisibleOutput};
 use crate::api::openai::ChatRequest;
 use crate::ledger::{Deferred, UsageSource};
-use crate::metering::estimate::TokenizerKind;
 use crate::telemetry::price_metrics;
+use crate::tokens::estimate::TokenizerKind;
 
 /// One audit: the held record and what is needed to count its prompt.
 pub struct AuditJob {
@@ -212,7 +212,7 @@ mod tests {
         assert!(pool.submit(j));
         // `find` waits for held records: no polling needed.
         let r = ledger.find("tg-audited").await.unwrap().unwrap();
-        let expected = crate::metering::estimate::count_chat_prompt(
+        let expected = crate::tokens::estimate::count_chat_prompt(
             TokenizerKind::O200kBase,
             &serde_json::json!([{"role": "user", "content": "hello world"}]),
         );

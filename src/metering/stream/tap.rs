@@ -10,12 +10,12 @@ use tokio::time::Instant;
 
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::audit::VisibleOutput;
-use crate::metering::estimate::{OutputTokenCounter, TokenizerKind};
 use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::{Ending, Meter};
 use crate::metering::summary::{self, Summary};
-use crate::metering::Usage;
 use crate::providers::ProviderAdapter;
+use crate::tokens::estimate::{OutputTokenCounter, TokenizerKind};
+use crate::tokens::Usage;
 
 /// What a dialect's relay tells the meter about one event.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::usage::anthropic_usage;
-use crate::metering::Usage;
+use crate::tokens::Usage;
 
 /// A translated answer: the chat completion's JSON, what the upstream reported, and
 /// the visible text and reasoning (for tollgate's own count).

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::metering::Usage;
+use crate::tokens::Usage;
 
 /// A translated answer: the Messages JSON and the visible text and reasoning.
 pub struct MessagesAnswer {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{Dialect, ProviderAdapter, Target, UpstreamRequest};
 use crate::api::anthropic::MessagesRequest;
 use crate::api::openai::ChatRequest;
-use crate::metering::Usage;
+use crate::tokens::Usage;
 pub use request::Unsupported;
 
 /// The API version sent when the provider sets no `api_version`.

@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
-use crate::metering::plausible::wire_count;
-use crate::metering::Usage;
+use crate::tokens::wire_count;
+use crate::tokens::Usage;
 
 /// Read one `usage` object (an answer's, `message_start`'s or `message_delta`'s).
 pub fn anthropic_usage(usage: &Value) -> Usage {

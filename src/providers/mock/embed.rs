@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::{fnv1a, invalid, MockError};
-use crate::metering::estimate::{count_text, TokenizerKind};
+use crate::tokens::estimate::{count_text, TokenizerKind};
 
 /// `text-embedding-3-small`'s and most models' default size.
 const DEFAULT_DIMENSIONS: usize = 1536;

@@ -41,8 +41,8 @@ pub(super) fn count_tokens(headers: &HeaderMap, body: &[u8]) -> Response {
         .and_then(|b| parse(headers, b.as_bytes()));
     match parsed {
         Ok(request) => {
-            let kind = crate::metering::estimate::TokenizerKind::for_model(&request.prompt.model);
-            let n = crate::metering::estimate::count_chat_prompt(kind, &request.prompt.messages);
+            let kind = crate::tokens::estimate::TokenizerKind::for_model(&request.prompt.model);
+            let n = crate::tokens::estimate::count_chat_prompt(kind, &request.prompt.messages);
             axum::Json(json!({ "input_tokens": n })).into_response()
         }
         Err((status, kind, message)) => {

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 use super::{prose, MockFlavor};
-use crate::metering::estimate::{count_chat_prompt, count_text, TokenizerKind};
+use crate::tokens::estimate::{count_chat_prompt, count_text, TokenizerKind};
 
 /// What the mock needs from a chat request, already validated.
 #[derive(Debug, Clone)]

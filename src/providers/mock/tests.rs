@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 use super::*;
-use crate::metering::estimate::{count_chat_prompt, count_text, TokenizerKind};
+use crate::tokens::estimate::{count_chat_prompt, count_text, TokenizerKind};
 
 struct Reply {
     status: StatusCode,
