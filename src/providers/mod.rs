@@ -16,6 +16,7 @@ mod mock_adapter;
 pub mod openai;
 pub mod openai_compatible;
 pub mod sse;
+pub mod stream;
 mod wire;
 
 use axum::http::HeaderMap;
@@ -58,6 +59,12 @@ pub trait ProviderAdapter: Send + Sync {
     /// from it when they differ.
     fn answers_in(&self) -> Dialect {
         Dialect::OpenAiChat
+    }
+
+    /// A decoder of the upstream's stream into neutral events, for a client that
+    /// speaks another dialect (one per stream).
+    fn stream_decoder(&self) -> Box<dyn stream::StreamDecoder> {
+        Box::new(stream::ChatChunkDecoder::default())
     }
 
     /// What in `req` this upstream cannot honour, if anything: such an offer is not
