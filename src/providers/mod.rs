@@ -38,6 +38,19 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+/// An upstream's non-streamed answer translated into a chat completion (the pivot of
+/// non-streamed answers: every client dialect has a translation from it), with what
+/// the meter reads from it.
+pub struct ChatAnswer {
+    /// The chat completion's JSON.
+    pub body: Vec<u8>,
+    /// The usage the upstream reported.
+    pub usage: Usage,
+    /// Visible output text and reasoning, for tollgate's own count.
+    pub text: String,
+    pub reasoning: String,
+}
+
 /// Where one attempt goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -65,6 +78,14 @@ pub trait ProviderAdapter: Send + Sync {
     /// speaks another dialect (one per stream).
     fn stream_decoder(&self) -> Box<dyn stream::StreamDecoder> {
         Box::new(stream::ChatChunkDecoder::default())
+    }
+
+    /// The upstream's non-streamed answer as a chat completion, for an upstream that
+    /// answers in another dialect than OpenAI's chat completions (`answers_in`);
+    /// `None` when the body is not an answer of its dialect. Chat-completions
+    /// upstreams' bodies are read as they are and never come here.
+    fn chat_answer(&self, _body: &[u8], _created: i64) -> Option<ChatAnswer> {
+        None
     }
 
     /// What in `req` this upstream cannot honour, if anything: such an offer is not
@@ -117,6 +138,9 @@ pub enum Dialect {
     OpenAiChat,
     /// Anthropic Messages.
     AnthropicMessages,
+    /// A dialect no client speaks (e.g. one added by a [`Registry`] extension): always
+    /// translated, through `stream_decoder` and `chat_answer`.
+    Other,
 }
 
 /// The adapter for a configured provider: its kind's, except that a `mock` provider

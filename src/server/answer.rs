@@ -26,8 +26,7 @@ use crate::metering::audit::VisibleOutput;
 use crate::metering::facts::{self, Priced, RequestFacts};
 use crate::metering::finalize::{self, Ending, Meter};
 use crate::metering::summary::{insertion_point, present, Insertion, Summary};
-use crate::providers::anthropic::answer::to_chat_completion;
-use crate::providers::{Dialect, ProviderAdapter};
+use crate::providers::{ChatAnswer, Dialect, ProviderAdapter};
 use crate::tokens::estimate::{OutputTokenCounter, TokenizerKind};
 use crate::tokens::Usage;
 use crate::upstream::AttemptError;
@@ -48,7 +47,7 @@ pub(super) async fn call(
             let read = read(&bytes, adapter, kind)?;
             (bytes, read)
         }
-        Dialect::AnthropicMessages => translated(&bytes, facts, kind)?,
+        Dialect::AnthropicMessages | Dialect::Other => translated(&bytes, adapter, facts, kind)?,
     };
     Ok(respond(app, facts, bytes, read, upstream_time))
 }
@@ -132,16 +131,15 @@ impl Edit {
     }
 }
 
-/// An answer in another dialect, as a chat completion (the only translation so far:
-/// Anthropic Messages), with what the meter reads from it.
+/// An answer in another dialect, as a chat completion, with what the meter reads
+/// from it.
 fn translated(
     bytes: &[u8],
+    adapter: &dyn ProviderAdapter,
     facts: &RequestFacts,
     kind: TokenizerKind,
 ) -> Result<(Bytes, Read), AttemptError> {
-    let answer = to_chat_completion(bytes, facts.created_at.timestamp()).ok_or(
-        AttemptError::Protocol("the upstream answered with something other than a Messages answer"),
-    )?;
+    let answer = translate(adapter, bytes, facts)?;
     let mut counter = OutputTokenCounter::new(kind);
     counter.push(&answer.text);
     counter.push_reasoning(&answer.reasoning);
@@ -155,6 +153,42 @@ fn translated(
             edit: Edit::Insert(at),
         },
     ))
+}
+
+/// The answer of an upstream in another dialect as a chat completion.
+pub(super) fn translate(
+    adapter: &dyn ProviderAdapter,
+    bytes: &[u8],
+    facts: &RequestFacts,
+) -> Result<ChatAnswer, AttemptError> {
+    adapter
+        .chat_answer(bytes, facts.created_at.timestamp())
+        .ok_or(AttemptError::Protocol(
+            "the upstream answered with something other than an answer of its dialect",
+        ))
+}
+
+/// A chat completion's bytes and the usage its upstream reported: the body of a
+/// chat-completions upstream as sent, any other's translated. What the translations
+/// into other client dialects start from.
+pub(super) fn chat_completion(
+    adapter: &dyn ProviderAdapter,
+    bytes: Bytes,
+    facts: &RequestFacts,
+) -> Result<(Bytes, Usage), AttemptError> {
+    if adapter.answers_in() != Dialect::OpenAiChat {
+        let answer = translate(adapter, &bytes, facts)?;
+        return Ok((Bytes::from(answer.body), answer.usage));
+    }
+    let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        AttemptError::Protocol("the upstream answered with something other than a chat completion")
+    })?;
+    let reported = answer
+        .get("usage")
+        .filter(|u| u.is_object())
+        .map(|u| adapter.usage_from_wire(u))
+        .unwrap_or_default();
+    Ok((bytes, reported))
 }
 
 /// Read usage and visible text: through the borrowed view when the body allows it,

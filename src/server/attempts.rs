@@ -187,8 +187,8 @@ async fn attempt(
         Work::Messages(req, chat) => {
             let upstream_req = match (adapter.answers_in(), chat) {
                 (Dialect::AnthropicMessages, _) => anthropic::native_request(req, target),
-                (Dialect::OpenAiChat, Some(chat)) => adapter.build_request(chat, target),
-                (Dialect::OpenAiChat, None) => {
+                (_, Some(chat)) => adapter.build_request(chat, target),
+                (_, None) => {
                     return Err((
                         provider.id.clone(),
                         AttemptError::Protocol("the Messages request has no chat translation"),

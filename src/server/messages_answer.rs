@@ -1,7 +1,7 @@
 //! The non-streamed answer to a Messages client: from an Anthropic upstream, its bytes
 //! as sent with the `tollgate` object inserted (usage and text read through a borrowed
-//! view); from a chat-completions upstream, the chat answer translated into a Messages
-//! answer (`providers::anthropic::from_chat`). Settling, pricing, the record and the
+//! view); from any other upstream, its chat completion (as sent, or translated from
+//! its dialect) translated into a Messages answer (`providers::anthropic::from_chat`). Settling, pricing, the record and the
 //! headers are `answer::respond`'s, the same as for chat clients.
 
 use std::borrow::Cow;
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::answer::{respond, tokenizer, Edit, Read};
+use super::answer::{chat_completion, respond, tokenizer, Edit, Read};
 use super::AppState;
 use crate::metering::facts::RequestFacts;
 use crate::metering::summary::{insertion_point, present};
@@ -41,13 +41,8 @@ pub(super) async fn call(
             };
             (bytes, read)
         }
-        Dialect::OpenAiChat => {
-            let answer: Value = serde_json::from_slice(&bytes).map_err(|_| not_chat())?;
-            let reported = answer
-                .get("usage")
-                .filter(|u| u.is_object())
-                .map(|u| adapter.usage_from_wire(u))
-                .unwrap_or_default();
+        Dialect::OpenAiChat | Dialect::Other => {
+            let (bytes, reported) = chat_completion(adapter, bytes, facts)?;
             let translated = to_messages(&bytes, &reported).ok_or_else(not_chat)?;
             counter.push(&translated.text);
             counter.push_reasoning(&translated.reasoning);

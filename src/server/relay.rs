@@ -11,11 +11,12 @@ use super::AppState;
 use crate::api::responses::ResponsesRequest;
 use crate::metering::facts::RequestFacts;
 use crate::metering::stream::anthropic::AnthropicRelay;
-use crate::metering::stream::anthropic_chat::AnthropicChatRelay;
-use crate::metering::stream::chat_anthropic::ChatAnthropicRelay;
-use crate::metering::stream::chat_responses::ChatResponsesRelay;
+use crate::metering::stream::encode::anthropic::MessagesEncoder;
+use crate::metering::stream::encode::chat::ChatEncoder;
+use crate::metering::stream::encode::responses::ResponsesEncoder;
 use crate::metering::stream::openai_chat::OpenAiChatRelay;
 use crate::metering::stream::responses::ResponsesRelay;
+use crate::metering::stream::translate::Translate;
 use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
 use crate::providers::{Dialect, ProviderAdapter};
 use crate::upstream::AttemptError;
@@ -68,6 +69,7 @@ pub(super) async fn open_stream(
     };
     let (first, rest) = (opened.first_chunk, opened.rest);
     let body = match (client, adapter.answers_in()) {
+        // The same dialect on both sides: relayed byte for byte.
         (ClientDialect::ResponsesNative, _) => {
             Body::new(MeteredBody::new(first, rest, setup, ResponsesRelay::new()))
         }
@@ -75,28 +77,23 @@ pub(super) async fn open_stream(
             let relay = OpenAiChatRelay::new(wants_usage_chunk);
             Body::new(MeteredBody::new(first, rest, setup, relay))
         }
-        (ClientDialect::Chat { wants_usage_chunk }, Dialect::AnthropicMessages) => {
-            let relay = AnthropicChatRelay::new(wants_usage_chunk, facts.created_at.timestamp());
-            Body::new(MeteredBody::new(first, rest, setup, relay))
-        }
         (ClientDialect::Messages, Dialect::AnthropicMessages) => {
             Body::new(MeteredBody::new(first, rest, setup, AnthropicRelay::new()))
         }
-        (ClientDialect::Messages, Dialect::OpenAiChat) => Body::new(MeteredBody::new(
-            first,
-            rest,
-            setup,
-            ChatAnthropicRelay::new(),
-        )),
-        (ClientDialect::Responses(req), Dialect::OpenAiChat) => {
-            let relay = ChatResponsesRelay::new(req.echo(), facts.created_at.timestamp());
+        // Different dialects: decoded into neutral events and encoded again.
+        (ClientDialect::Chat { wants_usage_chunk }, _) => {
+            let encoder = ChatEncoder::new(wants_usage_chunk, facts.created_at.timestamp());
+            let relay = Translate::new(adapter.stream_decoder(), encoder);
             Body::new(MeteredBody::new(first, rest, setup, relay))
         }
-        // `responses::servable_by` keeps such offers out of the attempts.
-        (ClientDialect::Responses(_), Dialect::AnthropicMessages) => {
-            return Err(AttemptError::Protocol(
-                "the Responses API is not translated from Anthropic streams",
-            ))
+        (ClientDialect::Messages, _) => {
+            let relay = Translate::new(adapter.stream_decoder(), MessagesEncoder::new());
+            Body::new(MeteredBody::new(first, rest, setup, relay))
+        }
+        (ClientDialect::Responses(req), _) => {
+            let encoder = ResponsesEncoder::new(req.echo(), facts.created_at.timestamp());
+            let relay = Translate::new(adapter.stream_decoder(), encoder);
+            Body::new(MeteredBody::new(first, rest, setup, relay))
         }
     };
     let mut resp = Response::new(body);

@@ -7,8 +7,9 @@
 //! tools work there, kept by the upstream. Any other chat-completions offer serves the
 //! explicit chat translation (`api::responses::to_chat`), translated back; requests
 //! only a native relay could honour are refused with a 400 naming the field when no
-//! allowed offer is native. Anthropic offers are not tried: their answer would need a
-//! second translation. Errors are in OpenAI's shape.
+//! allowed offer is native. Offers in another dialect (Anthropic's) serve the same chat
+//! translation, their answer read as a chat completion and their stream decoded into
+//! neutral events. Errors are in OpenAI's shape.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use crate::api::openai::ChatRequest;
 use crate::api::responses::{to_chat, ResponsesRequest};
 use crate::config::{ModelKind, ProviderSettings};
 use crate::metering::facts::RequestFacts;
-use crate::providers::{adapter_for_provider, Dialect};
+use crate::providers::adapter_for_provider;
 
 /// `POST /v1/responses`.
 pub async fn responses(
@@ -85,8 +86,7 @@ async fn serve(
 }
 
 /// What keeps a provider kind from serving the request: nothing for an upstream that
-/// serves the Responses API itself; otherwise a refused translation, an upstream in
-/// another dialect, `reasoning_effort` for an upstream that does not take it, or a
+/// serves the Responses API itself; otherwise a refused translation, `reasoning_effort` for an upstream that does not take it, or a
 /// field the upstream cannot honour.
 fn servable_by(
     provider: &ProviderSettings,
@@ -101,12 +101,6 @@ fn servable_by(
         Some(Err(refused)) => return Some(refused.clone()),
         None => return Some(Unsupported::new("input", "no chat translation was made")),
     };
-    if adapter.answers_in() != Dialect::OpenAiChat {
-        return Some(Unsupported::new(
-            "model",
-            "the Responses API is served by OpenAI, Azure OpenAI and chat-completions upstreams only, and this model's allowed offers are Anthropic's",
-        ));
-    }
     if chat.body.contains_key("reasoning_effort") && !adapter.takes_reasoning_effort() {
         return Some(Unsupported::new(
             "reasoning.effort",

@@ -1,7 +1,8 @@
 //! The non-streamed answer to a Responses client: from an upstream that serves the
 //! Responses API (`native`), its `response` object as sent with the `tollgate` object
-//! inserted (usage and text read through a borrowed view); from a chat-completions
-//! upstream (`call`), the chat completion translated into a `response` object
+//! inserted (usage and text read through a borrowed view); from any other upstream
+//! (`call`), the chat completion (as sent, or translated from the upstream's dialect)
+//! translated into a `response` object
 //! (`api::responses::from_chat`), with the `tollgate` object inserted. Settling,
 //! pricing, the record and the headers are `answer::respond`'s, the same as for chat
 //! clients.
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::answer::{respond, tokenizer, Edit, Read};
+use super::answer::{chat_completion, respond, tokenizer, Edit, Read};
 use super::AppState;
 use crate::api::responses::from_chat::to_response;
 use crate::api::responses::ResponsesRequest;
@@ -34,15 +35,8 @@ pub(super) async fn call(
     let upstream_started = tokio::time::Instant::now();
     let bytes = app.upstream.call(upstream_req).await?;
     let upstream_time = upstream_started.elapsed();
-    let not_chat = || {
-        AttemptError::Protocol("the upstream answered with something other than a chat completion")
-    };
-    let answer: Value = serde_json::from_slice(&bytes).map_err(|_| not_chat())?;
-    let reported = answer
-        .get("usage")
-        .filter(|u| u.is_object())
-        .map(|u| adapter.usage_from_wire(u))
-        .unwrap_or_default();
+    let (bytes, reported) = chat_completion(adapter, bytes, facts)?;
+    let not_chat = || AttemptError::Protocol("untranslatable answer");
     let translated = to_response(&bytes, &reported, &req.echo(), facts.created_at.timestamp())
         .ok_or_else(not_chat)?;
     let mut counter = OutputTokenCounter::new(tokenizer(facts));

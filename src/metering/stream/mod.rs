@@ -7,26 +7,21 @@
 //!   and ending exactly once (at the end, on an upstream failure, or on `Drop` when the
 //!   client goes away);
 //! - [`tap`]: metering over neutral events, the one settle/price, the one record;
-//! - [`openai_chat`]: what the client sees of OpenAI chat completion chunks;
-//! - [`anthropic_chat`]: Anthropic Messages events translated into those chunks;
-//! - [`anthropic`]: Anthropic Messages events relayed to an Anthropic client;
-//! - [`chat_anthropic`]: OpenAI chunks translated into Anthropic Messages events;
-//! - [`chat_responses`]: OpenAI chunks translated into Responses events;
-//! - [`responses`]: Responses events relayed to a Responses client;
-
+//! - [`openai_chat`], [`anthropic`], [`responses`]: a stream relayed to a client of
+//!   the upstream's own dialect (chat completions, Messages, Responses);
+//! - [`translate`]: a stream translated for a client of another dialect, the
+//!   upstream's decoder (`providers::stream`) joined to the client's [`encode`]r.
 //!
 //! A relay writes events into one buffer per upstream read, byte for byte as the
 //! upstream sent them unless it must edit one (the `tollgate` object, an upstream's
 //! spoofed one, usage the client did not ask for).
 
 pub mod anthropic;
-pub mod anthropic_chat;
-pub mod chat_anthropic;
-mod chat_chunk;
-pub mod chat_responses;
+pub mod encode;
 pub mod openai_chat;
 pub mod responses;
 pub mod tap;
+pub mod translate;
 
 use std::convert::Infallible;
 use std::future::Future;

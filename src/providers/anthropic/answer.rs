@@ -7,17 +7,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::stream::finish_reason;
 use super::usage::anthropic_usage;
+pub use crate::providers::ChatAnswer;
 use crate::tokens::Usage;
-
-/// A translated answer: the chat completion's JSON, what the upstream reported, and
-/// the visible text and reasoning (for tollgate's own count).
-pub struct ChatAnswer {
-    pub body: Vec<u8>,
-    pub usage: Usage,
-    pub text: String,
-    pub reasoning: String,
-}
 
 #[derive(Deserialize)]
 struct Message {
@@ -49,17 +42,6 @@ enum Block {
     },
     #[serde(other)]
     Other,
-}
-
-/// OpenAI's `finish_reason` for Anthropic's `stop_reason`.
-pub fn finish_reason(stop_reason: &str) -> &'static str {
-    match stop_reason {
-        "max_tokens" => "length",
-        "tool_use" => "tool_calls",
-        "refusal" => "content_filter",
-        // end_turn, stop_sequence, pause_turn and anything newer.
-        _ => "stop",
-    }
 }
 
 /// OpenAI's `usage` object for a neutral report.
@@ -108,7 +90,7 @@ pub fn to_chat_completion(bytes: &[u8], created: i64) -> Option<ChatAnswer> {
         "choices": [{
             "index": 0,
             "message": reply,
-            "finish_reason": finish_reason(message.stop_reason.as_deref().unwrap_or("end_turn")),
+            "finish_reason": finish_reason(message.stop_reason.as_deref().unwrap_or("end_turn")).as_chat(),
         }],
         "usage": chat_usage(&usage),
     });

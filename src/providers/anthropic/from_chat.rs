@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value};
 
+use super::stream::stop_reason;
+use crate::providers::stream::FinishReason;
 use crate::tokens::Usage;
 
 /// A translated answer: the Messages JSON and the visible text and reasoning.
@@ -13,16 +15,6 @@ pub struct MessagesAnswer {
     pub body: Vec<u8>,
     pub text: String,
     pub reasoning: String,
-}
-
-/// Anthropic's `stop_reason` for OpenAI's `finish_reason`.
-pub fn stop_reason(finish_reason: &str) -> &'static str {
-    match finish_reason {
-        "length" => "max_tokens",
-        "tool_calls" | "function_call" => "tool_use",
-        "content_filter" => "refusal",
-        _ => "end_turn",
-    }
 }
 
 /// Anthropic's `usage` object for a neutral report.
@@ -90,7 +82,7 @@ pub fn to_messages(bytes: &[u8], usage: &Usage) -> Option<MessagesAnswer> {
         "role": "assistant",
         "model": answer.get("model").cloned().unwrap_or_default(),
         "content": content,
-        "stop_reason": stop_reason(finish),
+        "stop_reason": stop_reason(FinishReason::from_chat(finish)),
         "stop_sequence": null,
         "usage": messages_usage(usage),
     });

@@ -2,11 +2,12 @@
 //! `anthropic-version` headers; `api_version` sets the latter, default
 //! [`ANTHROPIC_VERSION`]). OpenAI chat clients are served by translating the request
 //! ([`request`]), the answer ([`answer`]) and the stream
-//! (`metering::stream::anthropic_chat`); usage is read by [`usage`].
+//! ([`stream`], decoded into neutral events); usage is read by [`usage`].
 
 pub mod answer;
 pub mod from_chat;
 pub mod request;
+pub mod stream;
 pub mod usage;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -88,6 +89,14 @@ impl ProviderAdapter for Anthropic {
 
     fn usage_from_wire(&self, usage: &Value) -> Usage {
         usage::anthropic_usage(usage)
+    }
+
+    fn stream_decoder(&self) -> Box<dyn super::stream::StreamDecoder> {
+        Box::new(stream::MessagesDecoder::default())
+    }
+
+    fn chat_answer(&self, body: &[u8], created: i64) -> Option<super::ChatAnswer> {
+        answer::to_chat_completion(body, created)
     }
 
     fn answers_in(&self) -> Dialect {

@@ -1,32 +1,31 @@
-//! An OpenAI chat completion stream as a Responses stream, for a Responses client
-//! served by a chat-completions upstream. The first chunk with content opens the
-//! response (`response.created`, `response.in_progress`); `reasoning_content` deltas
-//! become a `reasoning` item (`response.reasoning_text.delta`), `content` deltas a
-//! `message` item (`response.content_part.added`, `response.output_text.delta`) and
-//! each tool call a `function_call` item (`response.function_call_arguments.delta`),
-//! each item opened with `response.output_item.added` and closed with its `*.done`
-//! events and `response.output_item.done`, as OpenAI's sequence has it; every event
-//! carries its `sequence_number`. The end (`[DONE]`, or the upstream closing after
-//! complete usage) closes the last item and sends `response.completed` (or
+//! Neutral events as a Responses stream, for Responses clients served by an upstream
+//! of another dialect. The start opens the response (`response.created`,
+//! `response.in_progress`); reasoning becomes a `reasoning` item
+//! (`response.reasoning_text.delta`), text a `message` item
+//! (`response.content_part.added`, `response.output_text.delta`) and each tool call a
+//! `function_call` item (`response.function_call_arguments.delta`), each item opened
+//! with `response.output_item.added` and closed with its `*.done` events and
+//! `response.output_item.done`, as OpenAI's sequence has it; every event carries its
+//! `sequence_number`. The end closes the last item and sends `response.completed` (or
 //! `response.incomplete` when the output limit cut the answer) whose `response`
-//! carries every output item, the usage the Responses way and tollgate's `tollgate`
-//! object. Nothing of the upstream's JSON reaches the client verbatim.
+//! carries every output item, the usage the Responses way and the `tollgate` object.
 //!
-//! Unlike the other relays this one holds the answer's text: the documented `*.done`
+//! Unlike the other encoders this one holds the answer's text: the documented `*.done`
 //! events and the final `response` repeat each item whole, so memory grows with the
-//! answer (not with the prompt).
+//! answer (never with the prompt).
 
 use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
-use super::chat_chunk::{ChunkView, DeltaView};
-use super::{Metered, Relay, Tap};
+use super::super::Tap;
+use super::Encoder;
 use crate::api::error::GatewayError;
 use crate::api::responses::from_chat::{
     ending, function_call_item, message_item, output_text, reasoning_item, responses_usage,
     Envelope,
 };
 use crate::providers::sse;
+use crate::providers::stream::{FinishReason, StreamEvent};
 
 /// The output item being streamed.
 enum Open {
@@ -47,8 +46,8 @@ enum Open {
     },
 }
 
-/// The relay state of one stream.
-pub struct ChatResponsesRelay {
+/// The encoder state of one stream.
+pub struct ResponsesEncoder {
     /// The request's settings, repeated in every `response`.
     echo: Map<String, Value>,
     /// Stands in for an upstream that sends no `created`.
@@ -58,11 +57,10 @@ pub struct ChatResponsesRelay {
     /// Closed items, in output order.
     done: Vec<Value>,
     open: Option<Open>,
-    finish_reason: Option<String>,
-    finished: bool,
+    finish_reason: Option<FinishReason>,
 }
 
-impl ChatResponsesRelay {
+impl ResponsesEncoder {
     /// `echo` is the request's settings (`ResponsesRequest::echo`); `created_at` the
     /// request's time, for an upstream that sends none.
     pub fn new(echo: Map<String, Value>, created_at: i64) -> Self {
@@ -74,7 +72,6 @@ impl ChatResponsesRelay {
             done: Vec::new(),
             open: None,
             finish_reason: None,
-            finished: false,
         }
     }
 
@@ -164,7 +161,7 @@ impl ChatResponsesRelay {
                 reasoning_item(&id, &text, "completed")
             }
             Open::Message { id, text } => {
-                let status = ending(self.finish_reason.as_deref()).0;
+                let status = ending(self.finish_reason.map(FinishReason::as_chat)).0;
                 let mut done = at(&id);
                 done["content_index"] = 0.into();
                 done["text"] = text.as_str().into();
@@ -197,14 +194,10 @@ impl ChatResponsesRelay {
 
     /// The last events: the open item closed, then `response.completed` (or
     /// `response.incomplete`) with every item, the usage and the `tollgate` object.
-    fn finish(&mut self, tap: &mut Tap, out: &mut BytesMut) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
+    fn complete(&mut self, tap: &mut Tap, out: &mut BytesMut) {
         self.start(self.fallback_envelope(tap), out);
         self.close(out);
-        let (status, incomplete) = ending(self.finish_reason.as_deref());
+        let (status, incomplete) = ending(self.finish_reason.map(FinishReason::as_chat));
         let Some(envelope) = &self.envelope else {
             return;
         };
@@ -230,78 +223,74 @@ impl ChatResponsesRelay {
         }
     }
 
-    fn delta(&mut self, chunk_delta: DeltaView, tap: &mut Tap, out: &mut BytesMut) {
+    fn reasoning(&mut self, t: &str, out: &mut BytesMut) {
+        let id = self.item_id("rs");
+        self.open(
+            Open::Reasoning {
+                id,
+                text: String::new(),
+            },
+            out,
+        );
         let output_index = self.output_index();
-        if let Some(t) = chunk_delta.reasoning_content.filter(|t| !t.is_empty()) {
-            tap.observe(Metered::Reasoning(&t));
-            let id = self.item_id("rs");
-            self.open(
-                Open::Reasoning {
-                    id,
-                    text: String::new(),
-                },
-                out,
-            );
-            let mut ev = None;
-            if let Some(Open::Reasoning { id, text }) = &mut self.open {
-                text.push_str(&t);
-                ev = Some(json!({"item_id": id, "output_index": self.done.len(),
-                    "content_index": 0, "delta": t}));
-            }
-            if let Some(ev) = ev {
-                self.emit(out, "response.reasoning_text.delta", ev);
-            }
+        let Some(Open::Reasoning { id, text }) = &mut self.open else {
+            return;
+        };
+        text.push_str(t);
+        let ev = json!({"item_id": id, "output_index": output_index,
+            "content_index": 0, "delta": t});
+        self.emit(out, "response.reasoning_text.delta", ev);
+    }
+
+    fn text(&mut self, t: &str, out: &mut BytesMut) {
+        let id = self.item_id("msg");
+        self.open(
+            Open::Message {
+                id,
+                text: String::new(),
+            },
+            out,
+        );
+        let output_index = self.output_index();
+        let Some(Open::Message { id, text }) = &mut self.open else {
+            return;
+        };
+        text.push_str(t);
+        let ev = json!({"item_id": id, "output_index": output_index,
+            "content_index": 0, "delta": t, "logprobs": []});
+        self.emit(out, "response.output_text.delta", ev);
+    }
+
+    fn tool_call(&mut self, index: u64, id: String, name: String, out: &mut BytesMut) {
+        let call_id = Some(id)
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| format!("call_{}_{index}", self.output_index()));
+        let next = Open::Tool {
+            index,
+            call_id,
+            name,
+            arguments: String::new(),
+        };
+        self.open(next, out);
+    }
+
+    fn tool_arguments(&mut self, index: u64, args: &str, out: &mut BytesMut) {
+        let open = matches!(&self.open, Some(Open::Tool { index: i, .. }) if *i == index);
+        if !open {
+            // Arguments of a call whose start was not seen open a nameless call.
+            self.tool_call(index, String::new(), String::new(), out);
         }
-        if let Some(t) = chunk_delta.content.filter(|t| !t.is_empty()) {
-            tap.observe(Metered::Text(&t));
-            let id = self.item_id("msg");
-            self.open(
-                Open::Message {
-                    id,
-                    text: String::new(),
-                },
-                out,
-            );
-            let mut ev = None;
-            if let Some(Open::Message { id, text }) = &mut self.open {
-                text.push_str(&t);
-                ev = Some(json!({"item_id": id, "output_index": self.done.len(),
-                    "content_index": 0, "delta": t, "logprobs": []}));
-            }
-            if let Some(ev) = ev {
-                self.emit(out, "response.output_text.delta", ev);
-            }
-        }
-        for call in chunk_delta.tool_calls.into_iter().flatten() {
-            let f = call.function;
-            let (name, args) = f.map_or((None, None), |f| (f.name, f.arguments));
-            let call_id = call
-                .id
-                .unwrap_or_else(|| format!("call_{output_index}_{}", call.index));
-            let next = Open::Tool {
-                index: call.index,
-                call_id,
-                name: name.unwrap_or_default(),
-                arguments: String::new(),
-            };
-            self.open(next, out);
-            let Some(args) = args.filter(|a| !a.is_empty()) else {
-                continue;
-            };
-            tap.observe(Metered::Text(&args));
-            let mut ev = None;
-            if let Some(Open::Tool {
-                call_id, arguments, ..
-            }) = &mut self.open
-            {
-                arguments.push_str(&args);
-                ev = Some(json!({"item_id": format!("fc_{call_id}"),
-                    "output_index": self.done.len(), "delta": args}));
-            }
-            if let Some(ev) = ev {
-                self.emit(out, "response.function_call_arguments.delta", ev);
-            }
-        }
+        let output_index = self.output_index();
+        let Some(Open::Tool {
+            call_id, arguments, ..
+        }) = &mut self.open
+        else {
+            return;
+        };
+        arguments.push_str(args);
+        let ev = json!({"item_id": format!("fc_{call_id}"),
+            "output_index": output_index, "delta": args});
+        self.emit(out, "response.function_call_arguments.delta", ev);
     }
 }
 
@@ -314,64 +303,44 @@ fn without_text(mut done: Value) -> Value {
     done
 }
 
-impl Relay for ChatResponsesRelay {
-    fn event(&mut self, ev: sse::SseEvent, tap: &mut Tap, out: &mut BytesMut) {
-        if ev.is_done() {
-            self.finish(tap, out);
-            return;
-        }
-        let Ok(chunk) = serde_json::from_str::<ChunkView>(&ev.data) else {
-            return;
-        };
-        let Some(adapter) = tap.adapter() else { return };
-        if let Some(error) = chunk.error {
-            let message = error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let ev = json!({"code": "upstream_error", "message": message, "param": null});
-            self.emit(out, "error", ev);
-            return;
-        }
-        let has_choices = chunk.choices.as_ref().is_some_and(|c| !c.is_empty());
-        let usage = chunk.usage.filter(Value::is_object);
-        // Azure's first chunk (empty `choices`, `prompt_filter_results`) says nothing
-        // a Responses client reads.
-        if !has_choices && usage.is_none() {
-            return;
-        }
-        let envelope = match chunk.id.filter(|id| !id.is_empty()) {
-            Some(id) => Envelope {
-                id,
-                created_at: chunk.created.unwrap_or(self.created_at),
-                model: chunk.model.unwrap_or_default(),
-            },
-            None => self.fallback_envelope(tap),
-        };
-        self.start(envelope, out);
-        if let Some(u) = &usage {
-            tap.observe(Metered::Usage(adapter.usage_from_wire(u)));
-        }
-        for choice in chunk.choices.into_iter().flatten() {
-            if let Some(d) = choice.delta {
-                self.delta(d, tap, out);
+impl Encoder for ResponsesEncoder {
+    fn event(&mut self, event: StreamEvent, tap: &Tap, out: &mut BytesMut) {
+        match event {
+            StreamEvent::Start { id, model, created } => {
+                let envelope = match Some(id).filter(|id| !id.is_empty()) {
+                    Some(id) => Envelope {
+                        id,
+                        created_at: created.unwrap_or(self.created_at),
+                        model,
+                    },
+                    None => self.fallback_envelope(tap),
+                };
+                self.start(envelope, out);
             }
-            if let Some(reason) = choice.finish_reason {
-                self.finish_reason = Some(reason);
+            StreamEvent::Error { message, .. } => {
+                let ev = json!({"code": "upstream_error", "message": message, "param": null});
+                self.emit(out, "error", ev);
+            }
+            event => {
+                self.start(self.fallback_envelope(tap), out);
+                match event {
+                    StreamEvent::Reasoning(t) => self.reasoning(&t, out),
+                    StreamEvent::Text(t) => self.text(&t, out),
+                    StreamEvent::ToolCall { index, id, name } => {
+                        self.tool_call(index, id, name, out);
+                    }
+                    StreamEvent::ToolArguments { index, arguments } => {
+                        self.tool_arguments(index, &arguments, out);
+                    }
+                    StreamEvent::Finish(reason) => self.finish_reason = Some(reason),
+                    _ => {}
+                }
             }
         }
     }
 
-    fn end(&mut self, tap: &mut Tap, out: &mut BytesMut) {
-        // An upstream that closes after reporting full usage but without `[DONE]`
-        // (some do) still completed its answer.
-        if tap.has_complete_usage() {
-            self.finish(tap, out);
-        }
-    }
-
-    fn completed(&self, _tap: &Tap) -> bool {
-        self.finished
+    fn finish(&mut self, tap: &mut Tap, out: &mut BytesMut) {
+        self.complete(tap, out);
     }
 
     fn error_event(&self, error: &GatewayError, request_id: &str, out: &mut BytesMut) {
