@@ -73,11 +73,7 @@ pub fn finish_reason(stop_reason: &str) -> FinishReason {
 /// Translate an answer; `None` when it is not a Converse answer.
 pub fn to_chat_completion(body: &[u8], created: i64) -> Option<ChatAnswer> {
     let answer: Answer = serde_json::from_slice(body).ok()?;
-    let usage = answer
-        .usage
-        .as_ref()
-        .map(bedrock_usage)
-        .unwrap_or_default();
+    let usage = answer.usage.as_ref().map(bedrock_usage).unwrap_or_default();
     let (mut text, mut reasoning, mut calls) = (String::new(), String::new(), Vec::new());
     for block in answer.output.message.content {
         if let Some(t) = block.text {
@@ -163,7 +159,10 @@ mod tests {
         );
         assert_eq!(
             (out.text.as_str(), out.reasoning.as_str()),
-            ("I'll look up the most popular song.", "The user wants the top song.")
+            (
+                "I'll look up the most popular song.",
+                "The user wants the top song."
+            )
         );
     }
 

@@ -96,8 +96,8 @@ impl EventStreamFramer {
                 return Ok(());
             }
             let message = self.buf.split_to(total).freeze();
-            let message = read_message_from(message)
-                .map_err(|e| FramingError::Invalid(e.to_string()))?;
+            let message =
+                read_message_from(message).map_err(|e| FramingError::Invalid(e.to_string()))?;
             out.push(SseFrame::Event(event(&message)?));
         }
         Ok(())
@@ -147,8 +147,14 @@ mod tests {
 
     fn message(kind: &str, type_header: &'static str, name: &str, payload: &str) -> Vec<u8> {
         let m = Message::new(payload.as_bytes().to_vec())
-            .add_header(Header::new(":message-type", HeaderValue::String(kind.to_owned().into())))
-            .add_header(Header::new(type_header, HeaderValue::String(name.to_owned().into())))
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String(kind.to_owned().into()),
+            ))
+            .add_header(Header::new(
+                type_header,
+                HeaderValue::String(name.to_owned().into()),
+            ))
             .add_header(Header::new(
                 ":content-type",
                 HeaderValue::String("application/json".into()),
@@ -172,7 +178,10 @@ mod tests {
         let delta = r#"{"contentBlockIndex":0,"delta":{"text":"Hé"},"p":"abcdefgh"}"#;
         let mut stream = message("event", ":event-type", "messageStart", start);
         stream.extend(message("event", ":event-type", "contentBlockDelta", delta));
-        let want = vec![named("messageStart", start), named("contentBlockDelta", delta)];
+        let want = vec![
+            named("messageStart", start),
+            named("contentBlockDelta", delta),
+        ];
         for at in 0..=stream.len() {
             let mut framer = EventStreamFramer::new(1 << 20);
             let mut out = Vec::new();
@@ -198,9 +207,18 @@ mod tests {
         let bytes = message("exception", ":exception-type", "throttlingException", body);
         framer.push(&bytes, &mut out).unwrap();
         let error = Message::new(Vec::new())
-            .add_header(Header::new(":message-type", HeaderValue::String("error".into())))
-            .add_header(Header::new(":error-code", HeaderValue::String("InternalFailure".into())))
-            .add_header(Header::new(":error-message", HeaderValue::String("boom".into())));
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("error".into()),
+            ))
+            .add_header(Header::new(
+                ":error-code",
+                HeaderValue::String("InternalFailure".into()),
+            ))
+            .add_header(Header::new(
+                ":error-message",
+                HeaderValue::String("boom".into()),
+            ));
         let mut bytes = Vec::new();
         write_message_to(&error, &mut bytes).unwrap();
         framer.push(&bytes, &mut out).unwrap();
@@ -215,26 +233,40 @@ mod tests {
 
     #[test]
     fn a_bad_crc_an_oversized_message_and_a_cut_stream_are_errors() {
-        let good = message("event", ":event-type", "messageStop", r#"{"stopReason":"end_turn"}"#);
+        let good = message(
+            "event",
+            ":event-type",
+            "messageStop",
+            r#"{"stopReason":"end_turn"}"#,
+        );
         let mut out = Vec::new();
         // The payload's last byte changed: the message CRC no longer matches.
         let mut bad = good.clone();
         let at = bad.len() - 5;
         bad[at] ^= 1;
-        let err = EventStreamFramer::new(1 << 20).push(&bad, &mut out).unwrap_err();
+        let err = EventStreamFramer::new(1 << 20)
+            .push(&bad, &mut out)
+            .unwrap_err();
         assert!(matches!(err, FramingError::Invalid(_)), "{err}");
         // A changed length: the prelude CRC no longer matches.
         let mut bad = good.clone();
         bad[3] -= 1;
-        let err = EventStreamFramer::new(1 << 20).push(&bad, &mut out).unwrap_err();
+        let err = EventStreamFramer::new(1 << 20)
+            .push(&bad, &mut out)
+            .unwrap_err();
         assert!(matches!(err, FramingError::Invalid(_)), "{err}");
         assert_eq!(
             EventStreamFramer::new(good.len() - 1).push(&good, &mut out),
-            Err(FramingError::MessageTooLarge { limit: good.len() - 1 })
+            Err(FramingError::MessageTooLarge {
+                limit: good.len() - 1
+            })
         );
         let mut framer = EventStreamFramer::new(1 << 20);
         framer.push(&good[..good.len() - 1], &mut out).unwrap();
-        assert_eq!(framer.finish(&mut out), Err(FramingError::Truncated(good.len() - 1)));
+        assert_eq!(
+            framer.finish(&mut out),
+            Err(FramingError::Truncated(good.len() - 1))
+        );
         assert!(out.is_empty());
     }
 }

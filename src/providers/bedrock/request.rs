@@ -67,7 +67,11 @@ const LABEL: &AsciiSet = &NON_ALPHANUMERIC
 /// `{base_url}/model/{modelId}/converse` (or `/converse-stream`), the model id
 /// percent-encoded as one path segment.
 pub fn converse_url(base_url: &str, model_id: &str, stream: bool) -> String {
-    let op = if stream { "converse-stream" } else { "converse" };
+    let op = if stream {
+        "converse-stream"
+    } else {
+        "converse"
+    };
     format!(
         "{}/model/{}/{op}",
         base_url.trim_end_matches('/'),
@@ -440,17 +444,24 @@ mod tests {
 
     #[test]
     fn a_bare_chat_sends_no_inference_config_and_a_named_tool_is_forced() {
-        let out = converse(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        let out = converse(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+            .unwrap();
         assert_eq!(
             out,
             json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
         );
-        let out = converse(json!({"model": "m", "max_completion_tokens": 7, "max_tokens": 9,
+        let out = converse(
+            json!({"model": "m", "max_completion_tokens": 7, "max_tokens": 9,
             "tools": [{"type": "function", "function": {"name": "f"}}],
             "tool_choice": {"type": "function", "function": {"name": "f"}},
-            "messages": [{"role": "user", "content": "hi"}]}))
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
         .unwrap();
-        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 7}), "max_completion_tokens wins");
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"maxTokens": 7}),
+            "max_completion_tokens wins"
+        );
         assert_eq!(
             out["toolConfig"],
             json!({"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}],
@@ -468,13 +479,24 @@ mod tests {
             converse(req).unwrap_err().param
         };
         assert_eq!(refused(json!({"logprobs": true})), "logprobs");
-        assert_eq!(refused(json!({"response_format": {"type": "json_object"}})), "response_format");
-        assert_eq!(refused(json!({"reasoning_effort": "high"})), "reasoning_effort");
+        assert_eq!(
+            refused(json!({"response_format": {"type": "json_object"}})),
+            "response_format"
+        );
+        assert_eq!(
+            refused(json!({"reasoning_effort": "high"})),
+            "reasoning_effort"
+        );
         assert_eq!(refused(json!({"n": 2})), "n");
         assert_eq!(refused(json!({"temperature": 1.5})), "temperature");
-        assert_eq!(refused(json!({"parallel_tool_calls": false})), "parallel_tool_calls");
         assert_eq!(
-            refused(json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})),
+            refused(json!({"parallel_tool_calls": false})),
+            "parallel_tool_calls"
+        );
+        assert_eq!(
+            refused(
+                json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})
+            ),
             "tool_choice"
         );
         assert_eq!(refused(json!({"tool_choice": "auto"})), "tool_choice");
@@ -489,7 +511,9 @@ mod tests {
             "messages[0].content[0].image_url.url"
         );
         assert_eq!(
-            refused(json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]})),
+            refused(
+                json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]})
+            ),
             "messages[0].content[0].type"
         );
         assert_eq!(
@@ -497,7 +521,10 @@ mod tests {
             "messages[0].name"
         );
         assert!(
-            converse(json!({"model": "m", "seed": null, "messages": [{"role": "user", "content": "hi"}]})).is_ok(),
+            converse(
+                json!({"model": "m", "seed": null, "messages": [{"role": "user", "content": "hi"}]})
+            )
+            .is_ok(),
             "a null field asks for nothing"
         );
     }

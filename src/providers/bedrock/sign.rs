@@ -141,11 +141,17 @@ impl BedrockAuth {
 
     /// Authorize `req` for `region`: a bearer API key, or SigV4 with credentials from
     /// the chain (resolved now, from its cache when still fresh).
-    pub async fn authorize(&self, req: &mut UpstreamRequest, region: &str) -> Result<(), SignError> {
+    pub async fn authorize(
+        &self,
+        req: &mut UpstreamRequest,
+        region: &str,
+    ) -> Result<(), SignError> {
         match self {
             BedrockAuth::ApiKey(key) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| SignError::Credentials("the API key is not a valid header value".into()))?;
+                    .map_err(|_| {
+                        SignError::Credentials("the API key is not a valid header value".into())
+                    })?;
                 value.set_sensitive(true);
                 req.headers.insert(axum::http::header::AUTHORIZATION, value);
                 Ok(())
@@ -231,7 +237,10 @@ mod tests {
         assert!(!format!("{aws:?}").contains("AKID"));
         let mut req = request();
         aws.authorize(&mut req, "eu-central-1").await.unwrap();
-        assert!(req.headers["authorization"].to_str().unwrap().contains("Credential=AKIDEXAMPLE/"));
+        assert!(req.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .contains("Credential=AKIDEXAMPLE/"));
         assert!(req.headers.get("x-amz-security-token").is_none());
     }
 }

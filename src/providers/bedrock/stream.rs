@@ -44,7 +44,9 @@ impl ConverseStreamDecoder {
 }
 
 fn text(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 impl StreamDecoder for ConverseStreamDecoder {
@@ -140,29 +142,66 @@ mod tests {
     fn a_documented_stream_decodes_in_order_with_end_after_metadata() {
         let got = decode_all(&[
             ("messageStart", json!({"role": "assistant"})),
-            ("contentBlockDelta", json!({"delta": {"reasoningContent": {"text": "Thinking"}}, "contentBlockIndex": 0})),
-            ("contentBlockDelta", json!({"delta": {"reasoningContent": {"signature": "abc"}}, "contentBlockIndex": 0})),
+            (
+                "contentBlockDelta",
+                json!({"delta": {"reasoningContent": {"text": "Thinking"}}, "contentBlockIndex": 0}),
+            ),
+            (
+                "contentBlockDelta",
+                json!({"delta": {"reasoningContent": {"signature": "abc"}}, "contentBlockIndex": 0}),
+            ),
             ("contentBlockStop", json!({"contentBlockIndex": 0})),
-            ("contentBlockDelta", json!({"delta": {"text": "Hello"}, "contentBlockIndex": 1})),
+            (
+                "contentBlockDelta",
+                json!({"delta": {"text": "Hello"}, "contentBlockIndex": 1}),
+            ),
             ("contentBlockStop", json!({"contentBlockIndex": 1})),
-            ("contentBlockStart", json!({"start": {"toolUse": {"toolUseId": "tooluse_1", "name": "top_song"}}, "contentBlockIndex": 2})),
-            ("contentBlockDelta", json!({"delta": {"toolUse": {"input": "{\"sign\": "}}, "contentBlockIndex": 2})),
-            ("contentBlockDelta", json!({"delta": {"toolUse": {"input": "\"WZPZ\"}"}}, "contentBlockIndex": 2})),
+            (
+                "contentBlockStart",
+                json!({"start": {"toolUse": {"toolUseId": "tooluse_1", "name": "top_song"}}, "contentBlockIndex": 2}),
+            ),
+            (
+                "contentBlockDelta",
+                json!({"delta": {"toolUse": {"input": "{\"sign\": "}}, "contentBlockIndex": 2}),
+            ),
+            (
+                "contentBlockDelta",
+                json!({"delta": {"toolUse": {"input": "\"WZPZ\"}"}}, "contentBlockIndex": 2}),
+            ),
             ("contentBlockStop", json!({"contentBlockIndex": 2})),
             ("messageStop", json!({"stopReason": "tool_use"})),
-            ("metadata", json!({"usage": {"inputTokens": 375, "outputTokens": 56, "totalTokens": 431}, "metrics": {"latencyMs": 1463}})),
+            (
+                "metadata",
+                json!({"usage": {"inputTokens": 375, "outputTokens": 56, "totalTokens": 431}, "metrics": {"latencyMs": 1463}}),
+            ),
         ]);
         assert_eq!(
             got,
             vec![
-                StreamEvent::Start { id: String::new(), model: String::new(), created: None },
+                StreamEvent::Start {
+                    id: String::new(),
+                    model: String::new(),
+                    created: None
+                },
                 StreamEvent::Reasoning("Thinking".into()),
                 StreamEvent::Text("Hello".into()),
-                StreamEvent::ToolCall { index: 0, id: "tooluse_1".into(), name: "top_song".into() },
-                StreamEvent::ToolArguments { index: 0, arguments: "{\"sign\": ".into() },
-                StreamEvent::ToolArguments { index: 0, arguments: "\"WZPZ\"}".into() },
+                StreamEvent::ToolCall {
+                    index: 0,
+                    id: "tooluse_1".into(),
+                    name: "top_song".into()
+                },
+                StreamEvent::ToolArguments {
+                    index: 0,
+                    arguments: "{\"sign\": ".into()
+                },
+                StreamEvent::ToolArguments {
+                    index: 0,
+                    arguments: "\"WZPZ\"}".into()
+                },
                 StreamEvent::Finish(FinishReason::ToolCalls),
-                StreamEvent::Usage(json!({"inputTokens": 375, "outputTokens": 56, "totalTokens": 431})),
+                StreamEvent::Usage(
+                    json!({"inputTokens": 375, "outputTokens": 56, "totalTokens": 431})
+                ),
                 StreamEvent::End,
             ]
         );
@@ -171,17 +210,40 @@ mod tests {
     #[test]
     fn two_tool_blocks_are_numbered_from_zero_and_exceptions_are_errors() {
         let got = decode_all(&[
-            ("contentBlockStart", json!({"start": {"toolUse": {"toolUseId": "a", "name": "f"}}, "contentBlockIndex": 1})),
-            ("contentBlockStart", json!({"start": {"toolUse": {"toolUseId": "b", "name": "g"}}, "contentBlockIndex": 2})),
-            ("contentBlockDelta", json!({"delta": {"toolUse": {"input": "{}"}}, "contentBlockIndex": 2})),
-            ("throttlingException", json!({"message": "Too many requests, please wait before trying again."})),
+            (
+                "contentBlockStart",
+                json!({"start": {"toolUse": {"toolUseId": "a", "name": "f"}}, "contentBlockIndex": 1}),
+            ),
+            (
+                "contentBlockStart",
+                json!({"start": {"toolUse": {"toolUseId": "b", "name": "g"}}, "contentBlockIndex": 2}),
+            ),
+            (
+                "contentBlockDelta",
+                json!({"delta": {"toolUse": {"input": "{}"}}, "contentBlockIndex": 2}),
+            ),
+            (
+                "throttlingException",
+                json!({"message": "Too many requests, please wait before trying again."}),
+            ),
         ]);
         assert_eq!(
             got[1..],
             [
-                StreamEvent::ToolCall { index: 0, id: "a".into(), name: "f".into() },
-                StreamEvent::ToolCall { index: 1, id: "b".into(), name: "g".into() },
-                StreamEvent::ToolArguments { index: 1, arguments: "{}".into() },
+                StreamEvent::ToolCall {
+                    index: 0,
+                    id: "a".into(),
+                    name: "f".into()
+                },
+                StreamEvent::ToolCall {
+                    index: 1,
+                    id: "b".into(),
+                    name: "g".into()
+                },
+                StreamEvent::ToolArguments {
+                    index: 1,
+                    arguments: "{}".into()
+                },
                 StreamEvent::Error {
                     kind: "throttlingException".into(),
                     message: "Too many requests, please wait before trying again.".into()
@@ -189,7 +251,8 @@ mod tests {
             ]
         );
         assert!(
-            !decode_all(&[("messageStop", json!({"stopReason": "end_turn"}))]).contains(&StreamEvent::End),
+            !decode_all(&[("messageStop", json!({"stopReason": "end_turn"}))])
+                .contains(&StreamEvent::End),
             "the stream is complete only after metadata"
         );
     }

@@ -52,15 +52,29 @@ mod tests {
 
     #[test]
     fn input_is_the_sum_of_uncached_cache_reads_and_cache_writes() {
-        let u = bedrock_usage(&json!({"inputTokens": 15, "outputTokens": 395, "totalTokens": 2410,
-            "cacheReadInputTokens": 1500, "cacheWriteInputTokens": 500}));
+        let u = bedrock_usage(
+            &json!({"inputTokens": 15, "outputTokens": 395, "totalTokens": 2410,
+            "cacheReadInputTokens": 1500, "cacheWriteInputTokens": 500}),
+        );
         assert_eq!(
-            (u.input, u.cached_input, u.cache_write, u.output, u.malformed),
+            (
+                u.input,
+                u.cached_input,
+                u.cache_write,
+                u.output,
+                u.malformed
+            ),
             (Some(2015), Some(1500), Some(500), Some(395), false)
         );
-        let plain = bedrock_usage(&json!({"inputTokens": 30, "outputTokens": 628, "totalTokens": 658}));
+        let plain =
+            bedrock_usage(&json!({"inputTokens": 30, "outputTokens": 628, "totalTokens": 658}));
         assert_eq!(
-            (plain.input, plain.cached_input, plain.cache_write, plain.output),
+            (
+                plain.input,
+                plain.cached_input,
+                plain.cache_write,
+                plain.output
+            ),
             (Some(30), None, None, Some(628))
         );
     }
