@@ -295,3 +295,27 @@ async fn throttling_is_a_429_and_a_cut_stream_never_ends() {
         .iter()
         .any(|e| matches!(e, StreamEvent::End | StreamEvent::Usage(_))));
 }
+
+/// The default chain reads the environment first: credentials exported there sign a
+/// request the fake accepts, without any network lookup (instance metadata disabled,
+/// no profile files).
+#[tokio::test]
+async fn the_default_chain_signs_with_credentials_from_the_environment() {
+    // Only this test reads these variables; no other test in this binary sets them.
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    std::env::remove_var("AWS_SESSION_TOKEN");
+    std::env::remove_var("AWS_PROFILE");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/aws/config");
+    std::env::set_var(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/aws/credentials",
+    );
+    let auth = BedrockAuth::default_chain(REGION).await;
+    assert!(!format!("{auth:?}").contains(SECRET_KEY));
+    let fake = FakeBedrock::start().await;
+    let mut req = request(&fake, false);
+    auth.authorize(&mut req, REGION).await.unwrap();
+    assert_eq!(send(req).await.status(), 200);
+}
