@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod azure_ai_inference;
 pub mod azure_openai;
+pub mod bedrock;
 pub mod deepseek;
 pub mod embeddings;
 pub mod github_models;

@@ -1,0 +1,12 @@
+//! AWS Bedrock Runtime's Converse and ConverseStream APIs, in pieces that do no I/O
+//! but the credential lookup: the request body and URL ([`request`]), the answer as a
+//! chat completion ([`answer`]), usage in tollgate's terms ([`usage`]), the binary
+//! `application/vnd.amazon.eventstream` framing ([`eventstream`]), its events as
+//! neutral stream events ([`stream`]), and SigV4 or API-key authorization ([`sign`]).
+
+pub mod answer;
+pub mod eventstream;
+pub mod request;
+pub mod sign;
+pub mod stream;
+pub mod usage;
