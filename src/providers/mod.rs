@@ -10,6 +10,7 @@ pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod deepseek;
 pub mod embeddings;
+pub mod gemini;
 pub mod github_models;
 pub mod mock;
 mod mock_adapter;
