@@ -11,6 +11,7 @@
 )]
 
 pub mod anthropic;
+pub mod gemini;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
