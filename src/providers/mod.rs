@@ -11,6 +11,7 @@ pub mod azure_openai;
 pub mod bedrock;
 pub mod deepseek;
 pub mod embeddings;
+pub mod gemini;
 pub mod github_models;
 pub mod mock;
 mod mock_adapter;

@@ -12,6 +12,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod gemini;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,15 @@
+//! Google's Gemini models, reached two ways: the Gemini API (`generativelanguage`, an
+//! API key) and Vertex AI (a project and location, Google OAuth credentials), which
+//! both speak `generateContent` / `streamGenerateContent`. This module holds the pure
+//! pieces: the request ([`request`]), the URLs ([`url`]), the answer ([`answer`]), the
+//! usage ([`usage`]) and the stream ([`stream`]) translations, and the credentials
+//! ([`auth`], the only part that does I/O, through `gcp_auth`). The adapter that wires
+//! them to a configured provider lives with the provider kinds, not here.
+
+pub mod answer;
+pub mod auth;
+pub mod request;
+mod request_messages;
+pub mod stream;
+pub mod url;
+pub mod usage;
