@@ -35,6 +35,8 @@ pub enum InitError {
     Spend(String),
     #[error("{0} cannot change while running; restart tollgate to apply it")]
     NeedsRestart(&'static str),
+    #[error("provider {0:?}: its kind {1:?} is not registered in this gateway")]
+    UnregisteredKind(String, String),
 }
 
 /// What outlives configuration generations.
@@ -51,6 +53,8 @@ struct Fixed {
     mock_base: Option<String>,
     /// The process's shutdown phases, seen by every generation's requests and streams.
     shutdown: crate::server::Shutdown,
+    /// The provider kinds this gateway reaches.
+    registry: Arc<providers::Registry>,
 }
 
 /// A built gateway: the swappable state plus what must be shut down in order.
@@ -147,7 +151,9 @@ impl Reloader {
 
     /// Read, validate and apply the config file at `path`.
     pub async fn apply_file(&self, path: &Path) -> Result<(), InitError> {
-        self.apply(crate::load_settings(path)?).await
+        let kinds = self.fixed.registry.extension_kinds();
+        self.apply(crate::load_settings_with_kinds(path, &kinds)?)
+            .await
     }
 
     /// Reload on SIGHUP and whenever the config file or its price catalog changes
@@ -226,6 +232,16 @@ async fn generation(
         (None, true) => return Err(InitError::NeedsRestart("adding the first mock provider")),
         _ => {}
     }
+    if let Some(p) = settings
+        .providers
+        .iter()
+        .find(|p| fixed.registry.adapter(p).is_none())
+    {
+        return Err(InitError::UnregisteredKind(
+            p.id.clone(),
+            p.kind.as_str().to_owned(),
+        ));
+    }
     let upstream = upstream::Upstream::new(&settings)?;
     let router = Arc::new(routing::Router::new(&settings));
     let mut limits = limits::Limits::connect(&settings)?;
@@ -266,6 +282,7 @@ async fn generation(
         clock: fixed.clock.clone(),
         in_flight,
         shutdown: fixed.shutdown.clone(),
+        registry: fixed.registry.clone(),
     })
 }
 
@@ -290,6 +307,16 @@ pub async fn build_app(settings: Settings) -> Result<App, InitError> {
 
 /// [`build_app`] with a given clock (tests price requests at chosen instants).
 pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<App, InitError> {
+    build_app_with(settings, clock, providers::Registry::builtin()).await
+}
+
+/// [`build_app_with_clock`] reaching the provider kinds of `registry` too (validate
+/// the settings with its `extension_kinds`).
+pub async fn build_app_with(
+    settings: Settings,
+    clock: Clock,
+    registry: providers::Registry,
+) -> Result<App, InitError> {
     let mut mock = None;
     let mut mock_base = None;
     if settings
@@ -329,6 +356,7 @@ pub async fn build_app_with_clock(settings: Settings, clock: Clock) -> Result<Ap
         },
         mock_base,
         shutdown: crate::server::Shutdown::new(),
+        registry: Arc::new(registry),
     });
     let first = generation(settings, &fixed, None).await?;
     Ok(App {

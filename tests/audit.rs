@@ -49,7 +49,7 @@ async fn a_provider_over_reporting_by_20_percent_shows_in_the_metric_and_the_rep
     let counted_in = count_chat_prompt(kind, &body["messages"]);
     // Pad the answer until the counted total divides by 5, so 1.2x is a whole number.
     let mut content = "The answer is forty-two.".to_owned();
-    while (counted_in + count_text(kind, &content)) % 5 != 0 {
+    while !(counted_in + count_text(kind, &content)).is_multiple_of(5) {
         content.push_str(" ok");
     }
     let counted_out = count_text(kind, &content);

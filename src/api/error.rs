@@ -213,6 +213,16 @@ impl Unsupported {
         }
     }
 
+    /// An offer whose provider kind the running gateway has no adapter for (settings
+    /// validated against another `providers::Registry`; the gateway refuses to start
+    /// with such settings, so this guards a wiring mistake).
+    pub fn unregistered() -> Self {
+        Self::new(
+            "model",
+            "this offer's provider kind is not registered in this gateway",
+        )
+    }
+
     /// The client's error when no allowed offer of `model` can serve the request.
     pub fn for_model(self, model: &str) -> GatewayError {
         GatewayError::new(

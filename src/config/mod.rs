@@ -28,8 +28,8 @@ pub use comparison::ComparisonGroup;
 pub use mock_flavor::MockFlavor;
 pub use residency::{Residency, Scope};
 pub use validate::{
-    validate, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings, ProviderKind,
-    ProviderSettings, Settings,
+    validate, validate_with_kinds, KeySettings, LogFormat, ModelKind, ModelSettings, OfferSettings,
+    ProviderKind, ProviderSettings, Settings,
 };
 
 /// Everything wrong with a configuration, each problem with its dotted key path.

@@ -91,7 +91,7 @@ pub struct KeySettings {
 }
 
 /// The wire dialects tollgate speaks upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     Openai,
     AzureOpenai,
@@ -101,6 +101,9 @@ pub enum ProviderKind {
     OpenaiCompatible,
     Anthropic,
     Mock,
+    /// A dialect added by the embedding program (`providers::Registry::with`), by its
+    /// config name; accepted only when the loader was told the name.
+    Extension(Arc<str>),
 }
 
 impl ProviderKind {
@@ -115,21 +118,34 @@ impl ProviderKind {
         ("mock", ProviderKind::Mock),
     ];
 
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
+    /// A built-in kind, or one of `extensions`.
+    fn parse(s: &str, extensions: &[&str]) -> Option<Self> {
+        let builtin = Self::ALL
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, k)| k.clone());
+        builtin.or_else(|| {
+            extensions
+                .contains(&s)
+                .then(|| Self::Extension(Arc::from(s)))
+        })
     }
 
     /// Whether the kind's API answers `POST .../embeddings`. DeepSeek's API has no
-    /// embeddings endpoint, so check-config refuses an embeddings offer there.
-    pub fn serves_embeddings(self) -> bool {
-        self != Self::Deepseek
+    /// embeddings endpoint, so check-config refuses an embeddings offer there. (An
+    /// extension's adapter says so itself, at request time.)
+    pub fn serves_embeddings(&self) -> bool {
+        *self != Self::Deepseek
     }
 
     /// The config spelling.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
+        if let Self::Extension(name) = self {
+            return name;
+        }
         Self::ALL
             .iter()
-            .find(|(_, k)| *k == self)
+            .find(|(_, k)| k == self)
             .map_or("unknown", |(n, _)| n)
     }
 }
@@ -204,6 +220,17 @@ pub fn validate(
     config_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
+    validate_with_kinds(raw, config_dir, env, &[])
+}
+
+/// [`validate`], accepting the provider kinds `extension_kinds` besides the built-in
+/// ones (the names of a `providers::Registry`'s extensions).
+pub fn validate_with_kinds(
+    raw: RawConfig,
+    config_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    extension_kinds: &[&str],
+) -> Result<Settings, ConfigError> {
     let mut p = Problems::default();
     let listen = p.addr("server.listen", &raw.server.listen);
     let admin_listen = p.addr("admin.listen", &raw.admin.listen);
@@ -271,7 +298,7 @@ pub fn validate(
         .providers
         .iter()
         .enumerate()
-        .map(|(i, rp)| validate_provider(i, rp, env, &mut p))
+        .map(|(i, rp)| validate_provider(i, rp, env, extension_kinds, &mut p))
         .collect();
     check_unique(
         raw.providers.iter().map(|x| x.id.as_str()),
@@ -429,12 +456,14 @@ fn validate_provider(
     i: usize,
     rp: &RawProvider,
     env: &dyn Fn(&str) -> Option<String>,
+    extension_kinds: &[&str],
     p: &mut Problems,
 ) -> ProviderSettings {
     let path = format!("providers[{i}]");
-    let kind = ProviderKind::parse(&rp.kind);
+    let kind = ProviderKind::parse(&rp.kind, extension_kinds);
     if kind.is_none() {
-        let accepted: Vec<&str> = ProviderKind::ALL.iter().map(|(n, _)| *n).collect();
+        let mut accepted: Vec<&str> = ProviderKind::ALL.iter().map(|(n, _)| *n).collect();
+        accepted.extend_from_slice(extension_kinds);
         p.push(
             &format!("{path}.kind"),
             format!(

@@ -145,19 +145,57 @@ pub enum Dialect {
     Other,
 }
 
-/// The adapter for a configured provider: its kind's, except that a `mock` provider
-/// imitating Anthropic is reached through the real `anthropic` adapter (as the other
-/// mock flavors are reached through OpenAI-dialect code).
-pub fn adapter_for_provider(p: &ProviderSettings) -> &'static dyn ProviderAdapter {
-    match (p.kind, p.mock_flavor) {
-        (ProviderKind::Mock, Some(mock::MockFlavor::Anthropic)) => &anthropic::Anthropic,
-        (kind, _) => adapter_for(kind),
+/// The provider kinds a gateway can reach: the built-in dialects ([`adapter_for`])
+/// plus the extensions the embedding program adds with [`Registry::with`]. An
+/// extension is one type implementing [`ProviderAdapter`] and one `with` line; its
+/// name is then a valid `kind` in the configuration (see
+/// `config::validate_with_kinds`) and its offers are routed, metered, priced and
+/// translated for every client dialect like the built-in ones.
+#[derive(Clone, Default)]
+pub struct Registry {
+    extensions: Vec<(&'static str, &'static dyn ProviderAdapter)>,
+}
+
+impl Registry {
+    /// The built-in dialects only.
+    pub fn builtin() -> Self {
+        Self::default()
+    }
+
+    /// Add the dialect `adapter` under the configuration name `kind`. A built-in name
+    /// keeps its built-in adapter.
+    #[must_use]
+    pub fn with(mut self, kind: &'static str, adapter: &'static dyn ProviderAdapter) -> Self {
+        self.extensions.retain(|(name, _)| *name != kind);
+        self.extensions.push((kind, adapter));
+        self
+    }
+
+    /// The extensions' configuration names.
+    pub fn extension_kinds(&self) -> Vec<&'static str> {
+        self.extensions.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The adapter for a configured provider; `None` only for an extension kind this
+    /// registry does not have (settings validated against another registry).
+    pub fn adapter(&self, p: &ProviderSettings) -> Option<&'static dyn ProviderAdapter> {
+        match (&p.kind, p.mock_flavor) {
+            // A mock imitating Anthropic is reached through the real `anthropic`
+            // adapter, as the other mock flavors are through OpenAI-dialect code.
+            (ProviderKind::Mock, Some(mock::MockFlavor::Anthropic)) => Some(&anthropic::Anthropic),
+            (ProviderKind::Extension(name), _) => self
+                .extensions
+                .iter()
+                .find(|(kind, _)| **kind == **name)
+                .map(|(_, adapter)| *adapter),
+            (kind, _) => adapter_for(kind),
+        }
     }
 }
 
-/// The adapter for a kind: the single place kinds are dispatched.
-pub fn adapter_for(kind: ProviderKind) -> &'static dyn ProviderAdapter {
-    match kind {
+/// The adapter of a built-in kind: the single place built-in kinds are dispatched.
+pub fn adapter_for(kind: &ProviderKind) -> Option<&'static dyn ProviderAdapter> {
+    Some(match kind {
         ProviderKind::Openai => &openai::OpenAi,
         ProviderKind::AzureOpenai => &azure_openai::AzureOpenAi,
         ProviderKind::AzureAiInference => &azure_ai_inference::AzureAiInference,
@@ -166,7 +204,8 @@ pub fn adapter_for(kind: ProviderKind) -> &'static dyn ProviderAdapter {
         ProviderKind::OpenaiCompatible => &openai_compatible::OpenAiCompatible,
         ProviderKind::Anthropic => &anthropic::Anthropic,
         ProviderKind::Mock => &mock_adapter::MockAdapter,
-    }
+        ProviderKind::Extension(_) => return None,
+    })
 }
 
 #[cfg(test)]
@@ -192,7 +231,7 @@ mod tests {
         for kind in kinds {
             let provider = ProviderSettings {
                 id: "p".into(),
-                kind,
+                kind: kind.clone(),
                 base_url: "https://example.test".into(),
                 api_key: Some(crate::config::secret::Secret::new("k".into())),
                 api_version: Some("2024-12-01-preview".into()),
@@ -207,7 +246,7 @@ mod tests {
                 provider: &provider,
                 upstream_model: "up",
             };
-            let adapter = adapter_for(kind);
+            let adapter = adapter_for(&kind).unwrap();
             let built = adapter.responses_request(&req, target);
             assert_eq!(adapter.serves_responses(), built.is_some(), "{kind:?}");
             if built.is_some() {

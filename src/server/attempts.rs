@@ -19,7 +19,7 @@ use crate::api::responses::ResponsesRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::facts::{RequestFacts, ServedBy};
-use crate::providers::{adapter_for_provider, anthropic, Dialect, Target};
+use crate::providers::{anthropic, Dialect, Target};
 use crate::routing::Candidate;
 use crate::tokens::estimate::{prompt_estimate, TokenizerKind};
 use crate::upstream::AttemptError;
@@ -162,7 +162,12 @@ async fn attempt(
         price_key: offer.price.clone(),
         tokenizer: TokenizerKind::for_model(&offer.upstream_model),
     });
-    let adapter = adapter_for_provider(provider);
+    let Some(adapter) = app.adapter(provider) else {
+        return Err((
+            provider.id.clone(),
+            AttemptError::Protocol("the provider's kind is not registered"),
+        ));
+    };
     let target = Target {
         provider,
         upstream_model: &offer.upstream_model,

@@ -13,11 +13,10 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{attempts, pipeline, AppState};
-use crate::api::error::GatewayError;
+use crate::api::error::{GatewayError, Unsupported};
 use crate::api::openai::ChatRequest;
 use crate::config::ModelKind;
 use crate::metering::facts::RequestFacts;
-use crate::providers::adapter_for_provider;
 use crate::tokens::estimate::prompt_estimate;
 
 /// `POST /v1/chat/completions`.
@@ -84,8 +83,11 @@ async fn serve(
         prompt_tokens: prompt_estimate(req.messages_json().get()),
         max_output: max_output_tokens(&req),
     };
-    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        adapter_for_provider(provider).cannot_serve(&req)
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| match app
+        .adapter(provider)
+    {
+        Some(adapter) => adapter.cannot_serve(&req),
+        None => Some(Unsupported::unregistered()),
     })?;
     let decided = pipeline::Decided {
         key_index,

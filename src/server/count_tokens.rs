@@ -21,7 +21,7 @@ use crate::config::ModelKind;
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::facts::{self, RequestFacts, ServedBy};
 use crate::metering::finalize::Ending;
-use crate::providers::{adapter_for_provider, anthropic, Dialect, Target};
+use crate::providers::{anthropic, Dialect, Target};
 use crate::tokens::estimate::TokenizerKind;
 use crate::tokens::Usage;
 
@@ -61,7 +61,7 @@ async fn serve(
             price_key: offer.price.clone(),
             tokenizer: TokenizerKind::for_model(&offer.upstream_model),
         });
-        if adapter_for_provider(provider).answers_in() != Dialect::AnthropicMessages {
+        if app.adapter(provider).map(|a| a.answers_in()) != Some(Dialect::AnthropicMessages) {
             fallback.get_or_insert_with(|| facts.served.clone());
             continue;
         }

@@ -19,9 +19,9 @@ use super::{attempts, pipeline, AppState};
 use crate::api::anthropic::{to_chat, MessagesRequest};
 use crate::api::error::{GatewayError, Unsupported};
 use crate::api::openai::ChatRequest;
-use crate::config::{ModelKind, ProviderSettings};
+use crate::config::ModelKind;
 use crate::metering::facts::RequestFacts;
-use crate::providers::{adapter_for_provider, Dialect};
+use crate::providers::{Dialect, ProviderAdapter};
 
 /// `POST /v1/messages`.
 pub async fn messages(
@@ -54,7 +54,8 @@ async fn serve(
     // no usage. A model served by Anthropic alone never pays for it.
     let speaks_chat = recorded.decision.allowed.iter().any(|offer| {
         pipeline::provider_of(app, model, *offer)
-            .is_some_and(|p| adapter_for_provider(p).answers_in() != Dialect::AnthropicMessages)
+            .and_then(|p| app.adapter(p))
+            .is_some_and(|a| a.answers_in() != Dialect::AnthropicMessages)
     });
     let translated = speaks_chat.then(|| {
         to_chat::chat_body(&req).and_then(|bytes| {
@@ -66,7 +67,7 @@ async fn serve(
     let chat = translated.as_ref().and_then(|t| t.as_ref().ok()).cloned();
     facts.request = chat.clone();
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        servable_by(provider, translated.as_ref())
+        servable_by(app.adapter(provider), translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -86,10 +87,12 @@ async fn serve(
 /// API; for a chat-completions upstream, a refused translation or a field it cannot
 /// honour.
 fn servable_by(
-    provider: &ProviderSettings,
+    adapter: Option<&dyn ProviderAdapter>,
     translated: Option<&Result<Arc<ChatRequest>, Unsupported>>,
 ) -> Option<Unsupported> {
-    let adapter = adapter_for_provider(provider);
+    let Some(adapter) = adapter else {
+        return Some(Unsupported::unregistered());
+    };
     if adapter.answers_in() == Dialect::AnthropicMessages {
         return None;
     }

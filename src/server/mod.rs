@@ -62,6 +62,18 @@ pub struct AppState {
     pub in_flight: crate::auth::InFlight,
     /// The process's shutdown phases: requests and streams end at its deadline.
     pub shutdown: Shutdown,
+    /// The provider kinds this gateway reaches (built-in and extensions).
+    pub registry: Arc<crate::providers::Registry>,
+}
+
+impl AppState {
+    /// The adapter of a configured provider (see `providers::Registry::adapter`).
+    pub fn adapter(
+        &self,
+        p: &crate::config::ProviderSettings,
+    ) -> Option<&'static dyn crate::providers::ProviderAdapter> {
+        self.registry.adapter(p)
+    }
 }
 
 /// What the routers hold: the current generation of configuration-derived state,

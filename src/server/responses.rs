@@ -22,9 +22,9 @@ use super::{attempts, pipeline, AppState};
 use crate::api::error::{GatewayError, Unsupported};
 use crate::api::openai::ChatRequest;
 use crate::api::responses::{to_chat, ResponsesRequest};
-use crate::config::{ModelKind, ProviderSettings};
+use crate::config::ModelKind;
 use crate::metering::facts::RequestFacts;
-use crate::providers::adapter_for_provider;
+use crate::providers::ProviderAdapter;
 
 /// `POST /v1/responses`.
 pub async fn responses(
@@ -57,7 +57,8 @@ async fn serve(
     // usage.
     let needs_chat = recorded.decision.allowed.iter().any(|offer| {
         pipeline::provider_of(app, model, *offer)
-            .is_some_and(|p| !adapter_for_provider(p).serves_responses())
+            .and_then(|p| app.adapter(p))
+            .is_some_and(|a| !a.serves_responses())
     });
     let translated = needs_chat.then(|| {
         to_chat::chat_body(&req).and_then(|bytes| {
@@ -69,7 +70,7 @@ async fn serve(
     let chat = translated.as_ref().and_then(|t| t.as_ref().ok()).cloned();
     facts.request = chat.clone();
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        servable_by(provider, translated.as_ref())
+        servable_by(app.adapter(provider), translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -89,10 +90,12 @@ async fn serve(
 /// serves the Responses API itself; otherwise a refused translation, `reasoning_effort` for an upstream that does not take it, or a
 /// field the upstream cannot honour.
 fn servable_by(
-    provider: &ProviderSettings,
+    adapter: Option<&dyn ProviderAdapter>,
     translated: Option<&Result<Arc<ChatRequest>, Unsupported>>,
 ) -> Option<Unsupported> {
-    let adapter = adapter_for_provider(provider);
+    let Some(adapter) = adapter else {
+        return Some(Unsupported::unregistered());
+    };
     if adapter.serves_responses() {
         return None;
     }

@@ -324,6 +324,14 @@ fn write_config_in(dir: &Path, config: &str, ledger_url: Option<&str>) -> PathBu
     path
 }
 
+/// Start a gateway that reaches the provider kinds of `registry` too.
+pub async fn start_gateway_with_registry(
+    config: &str,
+    registry: tollgate::providers::Registry,
+) -> Gateway {
+    start_in_with(tempfile::tempdir().unwrap(), config, None, None, registry).await
+}
+
 /// Start a gateway whose files (catalog copy, config, ledger) live in `dir`.
 async fn start_in(
     dir: tempfile::TempDir,
@@ -331,19 +339,34 @@ async fn start_in(
     clock: Option<tollgate::server::Clock>,
     ledger_url: Option<String>,
 ) -> Gateway {
+    let registry = tollgate::providers::Registry::builtin();
+    start_in_with(dir, config, clock, ledger_url, registry).await
+}
+
+async fn start_in_with(
+    dir: tempfile::TempDir,
+    config: &str,
+    clock: Option<tollgate::server::Clock>,
+    ledger_url: Option<String>,
+    registry: tollgate::providers::Registry,
+) -> Gateway {
     let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prices.toml");
     std::fs::copy(catalog, dir.path().join("prices.toml")).unwrap();
     let ledger_path = dir.path().join("ledger.db");
     let path = write_config_in(dir.path(), config, ledger_url.as_deref());
     let raw = tollgate::config::load(&path, vec![]).unwrap();
-    let settings =
-        tollgate::config::validate(raw, dir.path(), &|n| Some(format!("secret-{n}"))).unwrap();
-    let app = match clock {
-        Some(clock) => tollgate::build_app_with_clock(settings, clock)
-            .await
-            .unwrap(),
-        None => tollgate::build_app(settings).await.unwrap(),
-    };
+    let kinds = registry.extension_kinds();
+    let settings = tollgate::config::validate_with_kinds(
+        raw,
+        dir.path(),
+        &|n| Some(format!("secret-{n}")),
+        &kinds,
+    )
+    .unwrap();
+    let clock = clock.unwrap_or_else(|| std::sync::Arc::new(chrono::Utc::now));
+    let app = tollgate::build_app_with(settings, clock, registry)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
