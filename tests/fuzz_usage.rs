@@ -177,7 +177,9 @@ fn integers(v: &Value, out: &mut Vec<u64>) {
 /// Extract with `kind` and check every count against what `usage` holds.
 fn check(kind: ProviderKind, usage: &Value) -> Result<(), TestCaseError> {
     let Some(adapter) = adapter_for(&kind) else {
-        return Err(TestCaseError::fail(format!("{kind:?} has no built-in adapter")));
+        return Err(TestCaseError::fail(format!(
+            "{kind:?} has no built-in adapter"
+        )));
     };
     let u = adapter.usage_from_wire(usage);
     let mut sent = Vec::new();

@@ -342,3 +342,43 @@ async fn output_beyond_the_clients_max_tokens_is_not_billed_as_reported_on_the_n
     gw.stop().await;
     assert_eq!(rows.last().unwrap()["usage_source"], "implausible");
 }
+
+/// Regression: a native Messages answer without any usage was billed with no input
+/// (no chat translation was made, so there was no prompt to count). tollgate now
+/// counts the client's own prompt, as it would a chat client's.
+#[tokio::test]
+async fn a_native_answer_without_usage_is_billed_from_tollgates_count_of_the_prompt() {
+    let answer = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+        "content":[{"type":"text","text":"Roughly seven thousand."}],"stop_reason":"end_turn"}"#;
+    let fake = FakeUpstream::start(Reply::json(answer)).await;
+    let mut gw = start_gateway(&claude(&fake.base_url)).await;
+    let question = "How many languages are spoken in the world today?";
+    let resp = post(
+        &gw,
+        json!({"model": "claude", "max_tokens": 100,
+            "messages": [{"role": "user", "content": question}]}),
+        ("x-api-key", KEY),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tollgate"]["usage_source"], "estimated");
+    let rows = gw.ledger_rows().await;
+    gw.stop().await;
+    let row = rows.last().unwrap();
+    // The same prompt as a chat client sends it, counted by the offer's tokenizer.
+    let chat = tollgate::api::openai::ChatRequest::parse(
+        json!({"model": "claude", "messages": [{"role": "user",
+            "content": [{"type": "text", "text": question}]}]})
+        .to_string()
+        .as_bytes(),
+        None,
+    )
+    .unwrap();
+    let kind = tollgate::tokens::estimate::TokenizerKind::for_model("claude-sonnet-4-5");
+    let counted = chat.prompt_tokens(kind);
+    assert!(counted > 10, "{counted}");
+    assert_eq!(row["input_tokens"], counted);
+    assert_eq!(row["usage_source"], "estimated");
+    assert!(usd(&row["cost_usd"]) > Decimal::ZERO);
+}

@@ -35,9 +35,16 @@ pub struct ChatRequest {
 }
 
 /// A chat prompt whose tokens can be counted: a request, or a bare `messages` array.
-pub trait Prompt: Sync {
+pub trait Prompt: Send + Sync {
     /// Prompt tokens by `kind`'s tokenizer (see `estimate::count_chat_prompt`).
     fn prompt_tokens(&self, kind: TokenizerKind) -> u64;
+}
+
+/// Requests are not printed (they hold the client's prompt).
+impl std::fmt::Debug for dyn Prompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prompt")
+    }
 }
 
 impl Prompt for Value {
@@ -129,6 +136,13 @@ impl ChatRequest {
         let mut de = serde_json::Deserializer::from_str(self.messages.get());
         // Validated at parse; nothing to report if it could fail.
         let _ = de.deserialize_seq(EachElement(f));
+    }
+
+    /// The client's output limit, whichever name it used.
+    pub fn max_output_tokens(&self) -> Option<u64> {
+        ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| self.body.get(*k).and_then(Value::as_u64))
     }
 
     /// Prompt tokens by `kind`'s tokenizer, counted message by message.

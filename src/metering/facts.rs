@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::api::openai::ChatRequest;
+use crate::api::openai::Prompt;
 use crate::config::Residency;
 use crate::ledger::{PricingStatus, UsageSource};
 use crate::pricing::{self, PriceBook};
@@ -45,7 +45,7 @@ pub struct RequestFacts {
     pub logical_model: Option<String>,
     pub is_streaming: bool,
     /// The parsed request, shared (not copied), to count the prompt if usage never arrives.
-    pub request: Option<Arc<ChatRequest>>,
+    pub request: Option<Arc<dyn Prompt>>,
     /// The client's output limit when `request` does not carry it (a surface served
     /// without a chat request), so implausible usage is still caught.
     pub max_output_tokens: Option<u64>,

@@ -61,11 +61,7 @@ impl Meter {
         reported: Usage,
         output: Option<&mut OutputTokenCounter>,
     ) -> (Usage, UsageSource) {
-        let max_output = facts
-            .request
-            .as_deref()
-            .and_then(plausible::max_output_tokens)
-            .or(facts.max_output_tokens);
+        let max_output = facts.max_output_tokens;
         let verdict = if reported.is_empty() {
             Ok(())
         } else {

@@ -5,9 +5,6 @@
 //!
 //! This module only judges; it does not count tokens, price, or record metrics.
 
-use serde_json::Value;
-
-use crate::api::openai::ChatRequest;
 use crate::tokens::Usage;
 
 /// The most tokens any one usage field may plausibly hold. The price catalog knows no
@@ -87,13 +84,6 @@ pub fn check(usage: &Usage, max_output: Option<u64>) -> Result<(), Implausibilit
         }
     }
     Ok(())
-}
-
-/// The request's output limit, whichever name it used.
-pub fn max_output_tokens(req: &ChatRequest) -> Option<u64> {
-    ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| req.body.get(*k).and_then(Value::as_u64))
 }
 
 #[cfg(test)]

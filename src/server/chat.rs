@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::Value;
 
 use super::{attempts, pipeline, AppState};
 use crate::api::error::{GatewayError, Unsupported};
@@ -77,11 +76,12 @@ async fn serve(
     facts.is_streaming = req.is_streaming;
     let (model_index, model) = pipeline::find_model(app, key_index, &req.model, ModelKind::Chat)?;
     facts.logical_model = Some(model.name.clone());
+    facts.max_output_tokens = req.max_output_tokens();
     facts.request = Some(req.clone());
     let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
     let expected = pipeline::Expected {
         prompt_tokens: prompt_estimate(req.messages_json().get()),
-        max_output: max_output_tokens(&req),
+        max_output: req.max_output_tokens(),
     };
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| match app
         .adapter(provider)
@@ -97,11 +97,4 @@ async fn serve(
         work: attempts::Work::Chat(&req),
     };
     pipeline::run(app, decided, admitted.in_flight, facts).await
-}
-
-/// The request's output limit, whichever name it used.
-fn max_output_tokens(req: &ChatRequest) -> Option<u64> {
-    ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| req.body.get(*k).and_then(Value::as_u64))
 }

@@ -45,7 +45,7 @@ async fn serve(
 ) -> Result<Response, GatewayError> {
     let admitted = pipeline::admit(app, headers, body, facts).await?;
     let key_index = admitted.key_index;
-    let req = ResponsesRequest::parse(&admitted.body)?;
+    let req = Arc::new(ResponsesRequest::parse(&admitted.body)?);
     drop(admitted.body);
     facts.is_streaming = req.is_streaming;
     facts.max_output_tokens = req.max_output_tokens;
@@ -68,7 +68,12 @@ async fn serve(
         })
     });
     let chat = translated.as_ref().and_then(|t| t.as_ref().ok()).cloned();
-    facts.request = chat.clone();
+    // The prompt tollgate counts when the upstream reports no usage: the chat
+    // translation's when one was made, else the client's request (translated then).
+    facts.request = match &chat {
+        Some(chat) => Some(chat.clone()),
+        None => Some(req.clone()),
+    };
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
         servable_by(app.adapter(provider), translated.as_ref())
     })?;

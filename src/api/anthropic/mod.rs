@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, GatewayError};
+use super::openai::{ChatRequest, Prompt};
+use crate::tokens::estimate::TokenizerKind;
 
 /// A parsed `POST /v1/messages` body.
 #[derive(Debug, Clone)]
@@ -95,6 +97,18 @@ impl MessagesRequest {
         self.messages.get().len() + system
     }
 
+    /// The prompt's tokens counted as its chat translation's (the same count a
+    /// chat-completions upstream's prompt gets); bytes/4 when it has none.
+    fn translated_prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        to_chat::chat_body(self)
+            .ok()
+            .and_then(|bytes| ChatRequest::parse(&bytes, None).ok())
+            .map_or_else(
+                || u64::try_from(self.prompt_bytes() / 4).unwrap_or(u64::MAX),
+                |chat| chat.prompt_tokens(kind),
+            )
+    }
+
     /// The body for an Anthropic upstream: the client's, with `upstream_model`.
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.messages.get().len() + 256);
@@ -125,6 +139,14 @@ impl MessagesRequest {
         out.extend_from_slice(self.messages.get().as_bytes());
         out.push(b'}');
         out
+    }
+}
+
+/// A Messages client's prompt is counted when its upstream reports no usage, whether or
+/// not a chat translation was made to serve it.
+impl Prompt for MessagesRequest {
+    fn prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        self.translated_prompt_tokens(kind)
     }
 }
 

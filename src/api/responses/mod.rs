@@ -16,6 +16,8 @@ pub mod to_chat;
 use serde_json::{json, Map, Value};
 
 use super::error::{ErrorCode, GatewayError};
+use super::openai::{ChatRequest, Prompt};
+use crate::tokens::estimate::TokenizerKind;
 
 /// A parsed `POST /v1/responses` body.
 #[derive(Debug, Clone)]
@@ -106,6 +108,18 @@ impl ResponsesRequest {
         out
     }
 
+    /// The prompt's tokens counted as its chat translation's (the same count a
+    /// chat-completions upstream's prompt gets); bytes/4 when it has none.
+    fn translated_prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        to_chat::chat_body(self)
+            .ok()
+            .and_then(|bytes| ChatRequest::parse(&bytes, None).ok())
+            .map_or_else(
+                || u64::try_from(self.prompt_bytes() / 4).unwrap_or(u64::MAX),
+                |chat| chat.prompt_tokens(kind),
+            )
+    }
+
     /// The prompt's text for a bytes/4 estimate: `instructions` and `input`.
     pub fn prompt_bytes(&self) -> usize {
         let len = |key: &str| {
@@ -157,6 +171,14 @@ impl ResponsesRequest {
         out.insert("truncation".into(), or("truncation", json!("disabled")));
         out.insert("user".into(), or("user", Value::Null));
         out
+    }
+}
+
+/// A Responses client's prompt is counted when its upstream reports no usage, whether
+/// or not a chat translation was made to serve it.
+impl Prompt for ResponsesRequest {
+    fn prompt_tokens(&self, kind: TokenizerKind) -> u64 {
+        self.translated_prompt_tokens(kind)
     }
 }
 

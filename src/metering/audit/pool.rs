@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use super::{Drift, VisibleOutput};
-use crate::api::openai::ChatRequest;
+use crate::api::openai::Prompt;
 use crate::ledger::{Deferred, UsageSource};
 use crate::telemetry::price_metrics;
 use crate::tokens::estimate::TokenizerKind;
@@ -21,7 +21,7 @@ use crate::tokens::estimate::TokenizerKind;
 pub struct AuditJob {
     /// The record, enqueued in the ledger once the audit is done (or dropped).
     pub record: Deferred,
-    pub request: Arc<ChatRequest>,
+    pub request: Arc<dyn Prompt>,
     pub tokenizer: TokenizerKind,
     pub visible: Option<VisibleOutput>,
     /// Where provider-vs-counted totals go (reported usage only).
@@ -111,6 +111,7 @@ mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;
 
     use super::*;
+    use crate::api::openai::ChatRequest;
     use crate::ledger::{Ledger, LedgerOptions, Outcome, PricingStatus, UsageRecord};
 
     fn record(id: &str) -> UsageRecord {
