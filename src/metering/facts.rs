@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::api::openai::ChatRequest;
 use crate::config::Residency;
 use crate::ledger::{PricingStatus, UsageSource};
-use crate::pricing::{self, PriceBook};
+use crate::pricing::PriceBook;
 use crate::tokens::estimate::TokenizerKind;
 use crate::tokens::Usage;
 
@@ -76,15 +76,13 @@ pub fn price(
     source: UsageSource,
 ) -> Priced {
     let key = facts.served.as_ref().and_then(|s| s.price_key.as_deref());
-    let row = key.and_then(|k| prices.lookup(k, facts.created_at));
+    // The served service tier and the long-context tier both come from the usage
+    // itself; which of them applied is noted in `price_id` (see `Applied::price_id`).
+    let applied = key.and_then(|k| prices.apply(k, facts.created_at, &usage));
     let billable = source != UsageSource::None;
-    let (cost_usd, price_id, pricing) = match (row, billable, &facts.served) {
+    let (cost_usd, price_id, pricing) = match (applied, billable, &facts.served) {
         (_, _, None) | (_, false, _) => (None, None, PricingStatus::NotApplicable),
-        (Some(r), true, Some(_)) => (
-            Some(pricing::cost(&usage.token_counts(), r)),
-            Some(r.id.clone()),
-            PricingStatus::Priced,
-        ),
+        (Some(a), true, Some(_)) => (Some(a.cost), Some(a.price_id()), PricingStatus::Priced),
         (None, true, Some(_)) => (None, None, PricingStatus::Unpriced),
     };
     Priced {

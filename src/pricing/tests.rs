@@ -325,6 +325,8 @@ fn row(
         effective_from: at("2025-01-01T00:00:00Z"),
         effective_until: None,
         windows: Vec::new(),
+        tiers: Vec::new(),
+        service_tier: None,
         source: "test".into(),
         as_of: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         confidence: None,

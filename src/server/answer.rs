@@ -187,7 +187,8 @@ pub(super) fn chat_completion(
         .get("usage")
         .filter(|u| u.is_object())
         .map(|u| adapter.usage_from_wire(u))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .served_by(answer.get("service_tier"));
     Ok((bytes, reported))
 }
 
@@ -219,7 +220,8 @@ fn read(
             reported: view
                 .usage
                 .map(|u| adapter.usage_from_wire(&u))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .served_by(view.service_tier.as_ref()),
             counter,
             edit: Edit::Insert(at),
         });
@@ -243,7 +245,8 @@ fn read(
         reported: answer
             .get("usage")
             .map(|u| adapter.usage_from_wire(u))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .served_by(answer.get("service_tier")),
         counter,
         edit: Edit::Reencode(answer),
     })
@@ -306,6 +309,9 @@ struct AnswerView<'a> {
     /// `Some` whenever the key is there, even as `null` (as the whole-body read does).
     #[serde(default, deserialize_with = "some_value")]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
 }

@@ -78,6 +78,9 @@ struct ResponseView<'a> {
     output: Option<Vec<ItemView<'a>>>,
     #[serde(default)]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
 }
@@ -134,7 +137,8 @@ fn read_native(
         .as_ref()
         .filter(|u| u.is_object())
         .map(responses_api_usage)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .served_by(view.service_tier.as_ref());
     let edit = Edit::for_answer(bytes, view.tollgate);
     Ok((reported, edit))
 }

@@ -95,7 +95,8 @@ impl Relay for OpenAiChatRelay {
         let usage = view.usage.as_ref().filter(|u| u.is_object());
         let Some(adapter) = tap.adapter() else { return };
         if let Some(u) = usage {
-            tap.observe(Metered::Usage(adapter.usage_from_wire(u)));
+            let u = adapter.usage_from_wire(u).served_by(view.service_tier.as_ref());
+            tap.observe(Metered::Usage(u));
         }
         let has_no_choices = view.choices.as_ref().is_some_and(Vec::is_empty);
         let has_usage = usage.is_some();
@@ -185,6 +186,9 @@ struct ChunkView<'a> {
     choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default)]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     /// Whether the upstream put a `tollgate` key in (any value, even `null`; escaped
     /// spellings of the name match too, as serde compares decoded keys).
     #[serde(default, deserialize_with = "present")]

@@ -61,6 +61,9 @@ struct EventView<'a> {
 struct ResponseView {
     #[serde(default)]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
 }
@@ -151,9 +154,10 @@ impl Relay for ResponsesRelay {
         );
         match response {
             Some((raw, parsed)) if is_final => {
-                let usage = parsed.and_then(|r| r.usage).filter(Value::is_object);
-                if let Some(u) = usage {
-                    tap.observe(Metered::Usage(responses_api_usage(&u)));
+                let (usage, tier) = parsed.map_or((None, None), |r| (r.usage, r.service_tier));
+                if let Some(u) = usage.filter(Value::is_object) {
+                    let u = responses_api_usage(&u).served_by(tier.as_ref());
+                    tap.observe(Metered::Usage(u));
                 }
                 self.completed |= view.kind != "response.failed";
                 let mut changed = None;
