@@ -128,3 +128,6 @@ impl PriceBook {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
