@@ -364,3 +364,25 @@ pub(super) fn cost_headers(h: &mut HeaderMap, priced: &Priced) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::ServiceTier;
+
+    #[test]
+    fn the_served_tier_beside_usage_is_read_by_the_view_and_by_the_whole_body_read() {
+        let adapter = crate::providers::adapter_for(crate::config::ProviderKind::Openai);
+        let usage = r#""usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}"#;
+        let view = format!(r#"{{"choices":[],"service_tier":"flex",{usage}}}"#);
+        let read_view = read(view.as_bytes(), adapter, TokenizerKind::O200kBase).unwrap();
+        assert!(matches!(read_view.edit, Edit::Insert(_)));
+        assert_eq!(read_view.reported.service_tier, Some(ServiceTier::Flex));
+        // An upstream `tollgate` key sends the body through the whole-body read.
+        let whole = format!(r#"{{"tollgate":{{}},"service_tier":"scale",{usage}}}"#);
+        let read_whole = read(whole.as_bytes(), adapter, TokenizerKind::O200kBase).unwrap();
+        assert!(matches!(read_whole.edit, Edit::Reencode(_)));
+        assert_eq!(read_whole.reported.service_tier, Some(ServiceTier::Scale));
+        assert_eq!(read_whole.reported.input, Some(5));
+    }
+}

@@ -164,6 +164,11 @@ mod tests {
         );
         assert!(counter.total() > 0);
         assert!(matches!(edit, Edit::Insert(at) if at.at == body.len() - 1));
+        assert_eq!(usage.service_tier, None);
+        // The tier that served it is a member of the response, beside `usage`.
+        let flex = br#"{"id":"resp_1","output":[],"service_tier":"flex","usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}"#;
+        let (usage, _) = read_native(flex, &mut counter).unwrap();
+        assert_eq!(usage.service_tier, Some(crate::tokens::ServiceTier::Flex));
         // An upstream's own `tollgate` key is replaced, never relayed.
         let spoofed = br#"{"id":"resp_1","tollgate":{"cost_usd":"0"},"output":[]}"#;
         let (_, edit) = read_native(spoofed, &mut counter).unwrap();

@@ -231,6 +231,16 @@ mod tests {
     }
 
     #[test]
+    fn the_usage_chunk_is_metered_with_the_tier_named_beside_it() {
+        let chunk = r#"{"choices":[],"service_tier":"priority","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        let v: ChunkView<'_> = serde_json::from_str(chunk).unwrap();
+        let u = crate::providers::openai_usage(v.usage.as_ref().unwrap())
+            .served_by(v.service_tier.as_ref());
+        assert_eq!((u.input, u.output), (Some(3), Some(4)));
+        assert_eq!(u.service_tier, Some(crate::tokens::ServiceTier::Priority));
+    }
+
+    #[test]
     fn rewrite_removes_the_upstream_object_and_changes_nothing_else() {
         let out = rewrite(r#"{"a":1,"tollgate":{"x":1},"tollgate":2}"#, None, false).unwrap();
         assert_eq!(out, r#"{"a":1}"#);

@@ -204,6 +204,16 @@ mod tests {
     }
 
     #[test]
+    fn a_final_response_names_the_tier_that_served_it() {
+        let r: ResponseView = serde_json::from_str(
+            r#"{"id":"r","service_tier":"flex","usage":{"input_tokens":1,"output_tokens":2}}"#,
+        )
+        .unwrap();
+        let u = responses_api_usage(r.usage.as_ref().unwrap()).served_by(r.service_tier.as_ref());
+        assert_eq!(u.service_tier, Some(crate::tokens::ServiceTier::Flex));
+    }
+
+    #[test]
     fn an_upstream_tollgate_is_removed_from_the_event_and_its_response() {
         let out = without_tollgate(
             r#"{"type":"response.created","tollgate":1,"response":{"id":"r","tollgate":{}}}"#,
