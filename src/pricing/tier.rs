@@ -16,7 +16,7 @@ use crate::tokens::{ServiceTier, Usage};
 ///
 /// A tier names every price its row names (validated by `catalog`), so a tier never
 /// mixes its rates with the row's by omission.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceTier {
     /// The tier applies when the request's input tokens (cached and cache-write ones
     /// included) are strictly more than this.
