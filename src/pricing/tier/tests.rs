@@ -309,3 +309,103 @@ fn a_served_tier_and_a_long_context_tier_combine_in_the_price_id() {
     );
     assert_eq!(applied.cost, dec!(8.75));
 }
+
+// ------------------------------------------------------------ the shipped catalog
+
+fn shipped() -> PriceBook {
+    book(include_str!("../../../config/prices.toml"))
+}
+
+fn usage(input: u64, cached: u64, output: u64, tier: Option<ServiceTier>) -> Usage {
+    Usage {
+        input: Some(input),
+        cached_input: Some(cached),
+        output: Some(output),
+        service_tier: tier,
+        ..Usage::default()
+    }
+}
+
+#[test]
+fn shipped_gemini_pro_rows_switch_tier_after_200000_prompt_tokens() {
+    let book = shipped();
+    let when = at("2026-01-01T00:00:00Z");
+    for offer in ["gemini/gemini-2.5-pro", "vertex/gemini-2.5-pro"] {
+        let base = book.apply(offer, when, &usage(200_000, 0, 0, None)).unwrap();
+        assert_eq!((base.cost, base.tier), (dec!(0.25), None), "{offer}");
+        let long = book.apply(offer, when, &usage(200_001, 0, 0, None)).unwrap();
+        assert_eq!(long.cost, dec!(0.5000025), "{offer}");
+        assert!(long.price_id().ends_with("#above_input_tokens=200000"));
+    }
+}
+
+#[test]
+fn shipped_geo_and_regional_claude_offers_cost_ten_percent_more_than_global() {
+    let book = shipped();
+    let when = at("2026-01-01T00:00:00Z");
+    let u = usage(300_000, 100_000, 10_000, None);
+    let pairs = [
+        (
+            "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "bedrock/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "bedrock/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "bedrock/eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        (
+            "bedrock/global.anthropic.claude-opus-4-5-20251101-v1:0",
+            "bedrock/eu.anthropic.claude-opus-4-5-20251101-v1:0",
+        ),
+        (
+            "vertex/claude-sonnet-4-5@20250929/global",
+            "vertex/claude-sonnet-4-5@20250929/regional",
+        ),
+        (
+            "vertex/claude-haiku-4-5@20251001/global",
+            "vertex/claude-haiku-4-5@20251001/regional",
+        ),
+    ];
+    for (global, geo) in pairs {
+        let g = book.apply(global, when, &u).unwrap().cost;
+        let r = book.apply(geo, when, &u).unwrap().cost;
+        assert_eq!(r, g * dec!(1.1), "{geo} vs {global}");
+    }
+    // Sonnet 4.5 is above its long-context threshold here, on every cloud alike.
+    let api = book.apply("anthropic/claude-sonnet-4-5", when, &u).unwrap();
+    let bedrock = book
+        .apply("bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0", when, &u)
+        .unwrap();
+    assert!(api.tier.is_some());
+    assert_eq!(api.cost, bedrock.cost);
+    // 200000·6 + 100000·0.6 + 10000·22.5 = 1485000 / 1e6.
+    assert_eq!(api.cost, dec!(1.485));
+}
+
+#[test]
+fn shipped_gpt5_is_priced_by_the_tier_that_served_it() {
+    let book = shipped();
+    let when = at("2026-01-01T00:00:00Z");
+    let cost = |tier| {
+        let a = book
+            .apply("openai/gpt-5", when, &usage(1_000_000, 0, 1_000_000, tier))
+            .unwrap();
+        (a.price_id(), a.cost)
+    };
+    assert_eq!(cost(None), ("openai/gpt-5/2025-08-07".into(), dec!(11.25)));
+    assert_eq!(
+        cost(Some(ServiceTier::Flex)),
+        ("openai/gpt-5/flex/2025-08-07".into(), dec!(5.625))
+    );
+    assert_eq!(
+        cost(Some(ServiceTier::Priority)),
+        ("openai/gpt-5/priority/2025-08-07".into(), dec!(22.5))
+    );
+    assert_eq!(
+        cost(Some(ServiceTier::Scale)),
+        (
+            "openai/gpt-5/2025-08-07#service_tier=scale".into(),
+            dec!(11.25)
+        )
+    );
+}
