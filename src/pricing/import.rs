@@ -240,12 +240,15 @@ fn genai_prices(value: &Value) -> Result<Parsed, ImportError> {
             let source_key = format!("{pid}/{mid}");
             let prices = match model.get("prices") {
                 Some(Value::Object(p)) => tiered::genai_prices(p),
-                Some(_) => Err("conditional prices (a list by date or constraint); add them by hand"),
+                Some(_) => {
+                    Err("conditional prices (a list by date or constraint); add them by hand")
+                }
                 None => Err("no prices"),
             };
             match (prices, offer_key(pid, mid)) {
                 (Ok((flat, tiers)), Some(offer)) => {
-                    out.rows.push(ImportRow::new(offer, &source_key, flat, tiers));
+                    out.rows
+                        .push(ImportRow::new(offer, &source_key, flat, tiers));
                 }
                 (Ok(_), None) => out
                     .skipped

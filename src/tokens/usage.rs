@@ -172,9 +172,15 @@ mod tests {
         assert!(u.is_empty());
         // `auto` is what was asked; an echo of it means the default tier.
         let auto = serde_json::json!("auto");
-        assert_eq!(ServiceTier::from_wire(Some(&auto)), Some(ServiceTier::Default));
+        assert_eq!(
+            ServiceTier::from_wire(Some(&auto)),
+            Some(ServiceTier::Default)
+        );
         let unknown = serde_json::json!("on_demand");
-        assert_eq!(u.served_by(Some(&unknown)).service_tier, Some(ServiceTier::Flex));
+        assert_eq!(
+            u.served_by(Some(&unknown)).service_tier,
+            Some(ServiceTier::Flex)
+        );
         let mut merged = Usage {
             input: Some(3),
             ..Usage::default()

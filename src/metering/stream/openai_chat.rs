@@ -95,7 +95,9 @@ impl Relay for OpenAiChatRelay {
         let usage = view.usage.as_ref().filter(|u| u.is_object());
         let Some(adapter) = tap.adapter() else { return };
         if let Some(u) = usage {
-            let u = adapter.usage_from_wire(u).served_by(view.service_tier.as_ref());
+            let u = adapter
+                .usage_from_wire(u)
+                .served_by(view.service_tier.as_ref());
             tap.observe(Metered::Usage(u));
         }
         let has_no_choices = view.choices.as_ref().is_some_and(Vec::is_empty);

@@ -156,7 +156,13 @@ fn float_noise_is_rounded_to_the_places_a_catalog_accepts() {
 
 // ------------------------------------------------------------ tiers and service tiers
 
-fn tier(above: u64, input: &str, cached: Option<&str>, write: Option<&str>, output: &str) -> PriceTier {
+fn tier(
+    above: u64,
+    input: &str,
+    cached: Option<&str>,
+    write: Option<&str>,
+    output: &str,
+) -> PriceTier {
     PriceTier {
         above_input_tokens: above,
         input_per_mtok: d(input),
@@ -170,7 +176,11 @@ fn tier(above: u64, input: &str, cached: Option<&str>, write: Option<&str>, outp
 const LITELLM_TIERS: &str = include_str!("../../../tests/fixtures/catalogs/litellm-tiers.json");
 const GENAI_TIERS: &str = include_str!("../../../tests/fixtures/catalogs/genai-prices-tiers.yml");
 
-fn find<'a>(rows: &'a [ImportRow], offer: &str, service_tier: Option<ServiceTier>) -> &'a ImportRow {
+fn find<'a>(
+    rows: &'a [ImportRow],
+    offer: &str,
+    service_tier: Option<ServiceTier>,
+) -> &'a ImportRow {
     rows.iter()
         .find(|r| r.offer == offer && r.service_tier == service_tier)
         .unwrap_or_else(|| panic!("no {offer} {service_tier:?} in {rows:#?}"))
@@ -182,7 +192,11 @@ fn litellm_above_200k_prices_become_a_tier_naming_every_price_of_the_row() {
     assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
     let pro = find(&parsed.rows, "gemini/gemini-2.5-pro", None);
     assert_eq!(
-        (pro.input_per_mtok, pro.cached_input_per_mtok, pro.output_per_mtok),
+        (
+            pro.input_per_mtok,
+            pro.cached_input_per_mtok,
+            pro.output_per_mtok
+        ),
         (d("1.25"), Some(d("0.125")), d("10"))
     );
     assert_eq!(pro.tiers, [tier(200_000, "2.5", Some("0.25"), None, "15")]);
@@ -202,12 +216,19 @@ fn litellm_flex_and_priority_prices_become_service_tier_rows_with_their_own_tier
     let parsed = parse(Format::Litellm, LITELLM_TIERS).unwrap();
     let flex = find(&parsed.rows, "openai/gpt-5", Some(ServiceTier::Flex));
     assert_eq!(
-        (flex.input_per_mtok, flex.cached_input_per_mtok, flex.output_per_mtok),
+        (
+            flex.input_per_mtok,
+            flex.cached_input_per_mtok,
+            flex.output_per_mtok
+        ),
         (d("0.625"), Some(d("0.0625")), d("5"))
     );
     let priority = find(&parsed.rows, "openai/gpt-5", Some(ServiceTier::Priority));
     assert_eq!(priority.output_per_mtok, d("20"));
-    assert_eq!(find(&parsed.rows, "openai/gpt-5", None).input_per_mtok, d("1.25"));
+    assert_eq!(
+        find(&parsed.rows, "openai/gpt-5", None).input_per_mtok,
+        d("1.25")
+    );
     // `_above_272k_tokens_priority` is the priority row's long-context tier, and only its.
     let base = find(&parsed.rows, "openai/gpt-5.4", None);
     assert_eq!(base.tiers, [tier(272_000, "5", Some("0.5"), None, "22.5")]);
@@ -237,13 +258,27 @@ fn a_half_given_service_tier_or_a_tier_price_without_its_base_is_skipped_with_th
 fn genai_prices_tiers_map_onto_row_tiers_with_untiered_classes_repeated() {
     let parsed = parse(Format::GenaiPrices, GENAI_TIERS).unwrap();
     assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
-    let sonnet = find(&parsed.rows, "aws/global.anthropic.claude-sonnet-4-6-v1:0", None);
+    let sonnet = find(
+        &parsed.rows,
+        "aws/global.anthropic.claude-sonnet-4-6-v1:0",
+        None,
+    );
     assert_eq!(
-        (sonnet.input_per_mtok, sonnet.cached_input_per_mtok, sonnet.cache_write_per_mtok, sonnet.output_per_mtok),
+        (
+            sonnet.input_per_mtok,
+            sonnet.cached_input_per_mtok,
+            sonnet.cache_write_per_mtok,
+            sonnet.output_per_mtok
+        ),
         (d("3"), Some(d("0.3")), Some(d("3.75")), d("15"))
     );
-    assert_eq!(sonnet.tiers, [tier(200_000, "6", Some("0.6"), Some("7.5"), "22.5")]);
-    assert!(find(&parsed.rows, "aws/deepseek.r1-v1:0", None).tiers.is_empty());
+    assert_eq!(
+        sonnet.tiers,
+        [tier(200_000, "6", Some("0.6"), Some("7.5"), "22.5")]
+    );
+    assert!(find(&parsed.rows, "aws/deepseek.r1-v1:0", None)
+        .tiers
+        .is_empty());
     // Input steps at 128k and 1M, output only at 1M, the cache read never: every tier
     // names each price at what the source bills in its range.
     let two = find(&parsed.rows, "aws/two-step", None);
@@ -282,12 +317,17 @@ fn merged_tiers_and_service_tiers_price_exactly_what_the_source_bills() {
     // gpt-5.4 priority past 272k: 272001·1e-5 + 1000·4.5e-5.
     let p = Some(ServiceTier::Priority);
     assert_eq!(cost("openai/gpt-5.4", 272_001, p), d("2.76501"));
-    assert_eq!(cost("openai/gpt-5", 1_000, Some(ServiceTier::Flex)), d("0.005625"));
+    assert_eq!(
+        cost("openai/gpt-5", 1_000, Some(ServiceTier::Flex)),
+        d("0.005625")
+    );
 
     // A second import keeps the rows it added, per offer and service tier.
     let (_, again) = merge(&text, &parsed.rows, &opts(false)).unwrap();
     assert_eq!(again.added, 0);
-    assert!(again.kept_existing.contains(&"openai/gpt-5 (flex)".to_owned()));
+    assert!(again
+        .kept_existing
+        .contains(&"openai/gpt-5 (flex)".to_owned()));
     // With overwrite, a flex row replaces the flex row only.
     let (text, again) = merge(&text, &parsed.rows, &opts(true)).unwrap();
     assert_eq!((again.added, again.replaced), (7, 7));

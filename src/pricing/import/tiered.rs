@@ -56,7 +56,9 @@ pub(super) fn litellm_tiers(
     let mut tiers = Vec::with_capacity(thresholds.len());
     for n in thresholds {
         let at = |class: &str| litellm_price(entry, &format!("{class}_above_{n}k_tokens{suffix}"));
-        let above = n.checked_mul(1000).ok_or("a threshold too large to count")?;
+        let above = n
+            .checked_mul(1000)
+            .ok_or("a threshold too large to count")?;
         let optional = |class: &str, base: Option<Decimal>| match (at(class), base) {
             (Some(_), None) => Err(format!(
                 "{class}_above_{n}k_tokens{suffix} without a base {class}{suffix}; add it by hand"

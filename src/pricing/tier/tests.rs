@@ -168,12 +168,24 @@ as_of = "2025-01-01"
             "no {path} problem saying {words:?} in {found:#?}"
         );
     };
-    has("prices[0].tiers[1].above_input_tokens", "not above the previous tier's 200000");
-    has("prices[0].tiers[2].above_input_tokens", "not above the previous tier's 200000");
+    has(
+        "prices[0].tiers[1].above_input_tokens",
+        "not above the previous tier's 200000",
+    );
+    has(
+        "prices[0].tiers[2].above_input_tokens",
+        "not above the previous tier's 200000",
+    );
     has("prices[0].tiers[3].above_input_tokens", "above 0");
     has("prices[0].tiers[3].input_per_mtok", "expected a string");
-    has("prices[0].tiers[3].cached_input_per_mtok", "the row names this price");
-    has("prices[0].tiers[3].cache_write_per_mtok", "the row does not name this price");
+    has(
+        "prices[0].tiers[3].cached_input_per_mtok",
+        "the row names this price",
+    );
+    has(
+        "prices[0].tiers[3].cache_write_per_mtok",
+        "the row does not name this price",
+    );
     has("prices[0].tiers[3].colour", "unknown field");
     has("prices[0].tiers[4].above_input_tokens", "found string");
     has("prices[0].tiers[4].input_per_mtok", "not a decimal");
@@ -227,7 +239,9 @@ fn the_tier_the_answer_names_picks_the_row_not_the_tier_asked_for() {
     assert_eq!(flex.price_id(), "openai/gpt-5/flex/2025-08-07");
     assert_eq!(flex.cost, dec!(5.625));
     for default in [None, Some(ServiceTier::Default)] {
-        let d = book.apply("openai/gpt-5", when, &served_by(default)).unwrap();
+        let d = book
+            .apply("openai/gpt-5", when, &served_by(default))
+            .unwrap();
         assert_eq!(d.price_id(), "openai/gpt-5/2025-08-07");
         assert_eq!(d.cost, dec!(11.25));
     }
@@ -271,7 +285,10 @@ fn service_tier_rows_are_validated_and_ranked_per_tier() {
         .replacen("service_tier = \"flex\"", "service_tier = \"default\"", 1)
         .replace("openai/gpt-5/flex/", "openai/gpt-5/default/");
     let found = problems(&bad);
-    assert!(found[0].starts_with("prices[1].service_tier: "), "{found:?}");
+    assert!(
+        found[0].starts_with("prices[1].service_tier: "),
+        "{found:?}"
+    );
     assert!(found[0].contains("omit service_tier"), "{found:?}");
     let unknown = GPT5.replacen("\"flex\"", "\"turbo\"", 1);
     assert!(problems(&unknown)[0].contains("expected one of: flex, priority, scale"));
@@ -331,9 +348,13 @@ fn shipped_gemini_pro_rows_switch_tier_after_200000_prompt_tokens() {
     let book = shipped();
     let when = at("2026-01-01T00:00:00Z");
     for offer in ["gemini/gemini-2.5-pro", "vertex/gemini-2.5-pro"] {
-        let base = book.apply(offer, when, &usage(200_000, 0, 0, None)).unwrap();
+        let base = book
+            .apply(offer, when, &usage(200_000, 0, 0, None))
+            .unwrap();
         assert_eq!((base.cost, base.tier), (dec!(0.25), None), "{offer}");
-        let long = book.apply(offer, when, &usage(200_001, 0, 0, None)).unwrap();
+        let long = book
+            .apply(offer, when, &usage(200_001, 0, 0, None))
+            .unwrap();
         assert_eq!(long.cost, dec!(0.5000025), "{offer}");
         assert!(long.price_id().ends_with("#above_input_tokens=200000"));
     }
@@ -374,7 +395,11 @@ fn shipped_geo_and_regional_claude_offers_cost_ten_percent_more_than_global() {
     // Sonnet 4.5 is above its long-context threshold here, on every cloud alike.
     let api = book.apply("anthropic/claude-sonnet-4-5", when, &u).unwrap();
     let bedrock = book
-        .apply("bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0", when, &u)
+        .apply(
+            "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            when,
+            &u,
+        )
         .unwrap();
     assert!(api.tier.is_some());
     assert_eq!(api.cost, bedrock.cost);
