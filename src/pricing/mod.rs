@@ -213,7 +213,9 @@ impl PriceBook {
 
 /// Exact USD cost: (input - cached - cache_write)·in + cached·cached_in +
 /// (cache_write - cache_write_1h)·write + cache_write_1h·write_1h + output·out, all /1e6,
-/// + fee, at the rates of the long-context tier `tokens.input` falls in (the whole
+/// + fee.
+///
+/// The rates are those of the long-context tier `tokens.input` falls in (the whole
 /// request at that tier's rates, never split at the threshold), else the row's own.
 ///
 /// Reasoning is NOT added (it is inside output). The subtraction saturates if a provider
