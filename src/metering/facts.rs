@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::api::openai::Prompt;
 use crate::config::Residency;
 use crate::ledger::{PricingStatus, UsageSource};
-use crate::pricing::{self, PriceBook};
+use crate::pricing::PriceBook;
 use crate::tokens::estimate::TokenizerKind;
 use crate::tokens::Usage;
 
@@ -76,15 +76,13 @@ pub fn price(
     source: UsageSource,
 ) -> Priced {
     let key = facts.served.as_ref().and_then(|s| s.price_key.as_deref());
-    let row = key.and_then(|k| prices.lookup(k, facts.created_at));
+    // The served service tier and the long-context tier both come from the usage
+    // itself; which of them applied is noted in `price_id` (see `Applied::price_id`).
+    let applied = key.and_then(|k| prices.apply(k, facts.created_at, &usage));
     let billable = source != UsageSource::None;
-    let (cost_usd, price_id, pricing) = match (row, billable, &facts.served) {
+    let (cost_usd, price_id, pricing) = match (applied, billable, &facts.served) {
         (_, _, None) | (_, false, _) => (None, None, PricingStatus::NotApplicable),
-        (Some(r), true, Some(_)) => (
-            Some(pricing::cost(&usage.token_counts(), r)),
-            Some(r.id.clone()),
-            PricingStatus::Priced,
-        ),
+        (Some(a), true, Some(_)) => (Some(a.cost), Some(a.price_id()), PricingStatus::Priced),
         (None, true, Some(_)) => (None, None, PricingStatus::Unpriced),
     };
     Priced {
@@ -93,5 +91,73 @@ pub fn price(
         cost_usd,
         price_id,
         pricing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scope;
+    use crate::tokens::ServiceTier;
+
+    const FLEX_CATALOG: &str = r#"
+[[prices]]
+id = "openai/gpt-5/2025-08-07"
+offer = "openai/gpt-5"
+currency = "USD"
+input_per_mtok = "1.25"
+output_per_mtok = "10"
+tiers = [ { above_input_tokens = 272000, input_per_mtok = "2.5", output_per_mtok = "15" } ]
+effective_from = "2025-08-07"
+source = "test"
+as_of = "2025-08-07"
+"#;
+
+    fn facts() -> RequestFacts {
+        RequestFacts {
+            request_id: "r".into(),
+            created_at: "2025-09-01T00:00:00Z".parse().unwrap(),
+            started: tokio::time::Instant::now(),
+            key_name: "k".into(),
+            team: None,
+            key_index: None,
+            route: "chat_completions",
+            logical_model: None,
+            is_streaming: false,
+            request: None,
+            max_output_tokens: None,
+            served: Some(ServedBy {
+                provider_id: "openai".into(),
+                upstream_model: "gpt-5".into(),
+                residency: Residency {
+                    region: "openai:us".into(),
+                    jurisdiction: "US".into(),
+                    scope: Scope::Global,
+                },
+                price_key: Some("openai/gpt-5".into()),
+                tokenizer: TokenizerKind::O200kBase,
+            }),
+            slot: None,
+            attempts: 1,
+            policy: crate::ledger::PolicyJson::default(),
+        }
+    }
+
+    #[test]
+    fn the_record_says_which_tier_and_which_served_tier_priced_it() {
+        let prices = PriceBook::from_toml_str(FLEX_CATALOG).unwrap();
+        let usage = Usage {
+            input: Some(272_001),
+            output: Some(0),
+            service_tier: Some(ServiceTier::Flex),
+            ..Usage::default()
+        };
+        let priced = price(&prices, &facts(), usage, UsageSource::Reported);
+        assert_eq!(priced.pricing, PricingStatus::Priced);
+        assert_eq!(
+            priced.price_id.as_deref(),
+            Some("openai/gpt-5/2025-08-07#above_input_tokens=272000#service_tier=flex")
+        );
+        assert_eq!(priced.cost_usd, Some(rust_decimal_macros::dec!(0.6800025)));
     }
 }

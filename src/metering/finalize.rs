@@ -82,7 +82,12 @@ impl Meter {
                     reason = why.as_str(),
                     "implausible usage reported; billed from tollgate's own count"
                 );
-                (Usage::default(), UsageSource::Implausible)
+                // The counts are not believed; the tier that served the request is.
+                let served = Usage {
+                    service_tier: reported.service_tier,
+                    ..Usage::default()
+                };
+                (served, UsageSource::Implausible)
             }
         };
         let kind = served.tokenizer;

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use toml::{Table, Value};
 
-use super::{PriceProblem, PriceRow, TimeWindow};
+use super::{PriceProblem, PriceRow, PriceTier, ServiceTier, TimeWindow};
 
 const ROW_FIELDS: &[&str] = &[
     "id",
@@ -29,12 +29,28 @@ const ROW_FIELDS: &[&str] = &[
     "effective_from",
     "effective_until",
     "windows",
+    "tiers",
+    "service_tier",
     "source",
     "as_of",
     "confidence",
     "notes",
 ];
 const WINDOW_FIELDS: &[&str] = &["start", "end", "days"];
+const TIER_FIELDS: &[&str] = &[
+    "above_input_tokens",
+    "input_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
+    "output_per_mtok",
+];
+/// The optional prices a tier must name exactly when its row does.
+const OPTIONAL_PRICES: [&str; 3] = [
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
+];
 
 /// Parses and validates a whole catalog; on failure returns every problem found.
 pub(super) fn parse(text: &str) -> Result<Vec<PriceRow>, Vec<PriceProblem>> {
@@ -204,6 +220,7 @@ fn read_row(table: &Table, path: &str, problems: &mut Vec<PriceProblem>) -> Opti
     let as_of = f.required("as_of", "2025-02-26", date);
     let confidence = f.optional("confidence", "high", confidence);
     let notes = f.optional("notes", "why this figure", non_empty);
+    let service_tier = f.optional("service_tier", "flex", service_tier);
     if let (Some(from), Some(Some(until))) = (from, until) {
         if until <= from {
             let message = format!("{until} is not after effective_from {from}");
@@ -211,6 +228,7 @@ fn read_row(table: &Table, path: &str, problems: &mut Vec<PriceProblem>) -> Opti
         }
     }
     let windows = read_windows(table, path, problems);
+    let tiers = read_tiers(table, path, problems);
     Some(PriceRow {
         id: id?.to_owned(),
         offer: offer?.to_owned(),
@@ -223,6 +241,8 @@ fn read_row(table: &Table, path: &str, problems: &mut Vec<PriceProblem>) -> Opti
         effective_from: from?,
         effective_until: until?,
         windows: windows?,
+        tiers: tiers?,
+        service_tier: service_tier?,
         source: source?.to_owned(),
         as_of: as_of?,
         confidence: confidence?.map(str::to_owned),
@@ -307,12 +327,128 @@ fn read_window(entry: &Value, path: &str, problems: &mut Vec<PriceProblem>) -> O
     }
 }
 
+/// `tiers = [ { above_input_tokens = 200000, input_per_mtok = "2.5", ... } ]`: each
+/// tier is checked on its own (every problem reported), then against its row: it must
+/// name exactly the optional prices the row names, and thresholds must ascend.
+fn read_tiers(
+    table: &Table,
+    path: &str,
+    problems: &mut Vec<PriceProblem>,
+) -> Option<Vec<PriceTier>> {
+    let entries = match table.get("tiers") {
+        None => return Some(Vec::new()),
+        Some(Value::Array(entries)) if entries.is_empty() => {
+            let message = "empty list; omit `tiers` for a row priced the same at every size";
+            problems.push(problem(format!("{path}.tiers"), message));
+            return None;
+        }
+        Some(Value::Array(entries)) => entries,
+        Some(other) => {
+            let found = other.type_str();
+            let message = format!(
+                "expected a list of {{ above_input_tokens, input_per_mtok, output_per_mtok, ... }} tables, found {found}"
+            );
+            problems.push(problem(format!("{path}.tiers"), message));
+            return None;
+        }
+    };
+    let row_names: Vec<&str> = OPTIONAL_PRICES
+        .into_iter()
+        .filter(|k| table.contains_key(*k))
+        .collect();
+    let mut tiers: Vec<PriceTier> = Vec::with_capacity(entries.len());
+    let mut ok = true;
+    for (i, entry) in entries.iter().enumerate() {
+        let path = format!("{path}.tiers[{i}]");
+        let Some(tier) = read_tier(entry, &path, &row_names, problems) else {
+            ok = false;
+            continue;
+        };
+        if let Some(before) = tiers.last().map(|t| t.above_input_tokens) {
+            if tier.above_input_tokens <= before {
+                let message = format!(
+                    "{} is not above the previous tier's {before}; list tiers by ascending, unique above_input_tokens",
+                    tier.above_input_tokens
+                );
+                problems.push(problem(format!("{path}.above_input_tokens"), message));
+                ok = false;
+            }
+        }
+        tiers.push(tier);
+    }
+    ok.then_some(tiers)
+}
+
+fn read_tier(
+    entry: &Value,
+    path: &str,
+    row_names: &[&str],
+    problems: &mut Vec<PriceProblem>,
+) -> Option<PriceTier> {
+    let Value::Table(table) = entry else {
+        let message = "expected a table such as { above_input_tokens = 200000, input_per_mtok = \"2.50\", output_per_mtok = \"15.00\" }";
+        problems.push(problem(path, message));
+        return None;
+    };
+    let mut f = Fields::new(table, path, TIER_FIELDS, problems);
+    let above = match table.get("above_input_tokens") {
+        Some(Value::Integer(n)) if *n > 0 => u64::try_from(*n).ok(),
+        Some(other) => {
+            let shown = match other {
+                Value::Integer(n) => n.to_string(),
+                v => v.type_str().to_owned(),
+            };
+            f.push(
+                "above_input_tokens",
+                format!("expected a whole number of tokens above 0 such as 200000, found {shown}"),
+            );
+            None
+        }
+        None => {
+            f.push(
+                "above_input_tokens",
+                "missing; expected the input size the tier starts above, such as 200000".into(),
+            );
+            None
+        }
+    };
+    let input = f.required("input_per_mtok", "2.50", mtok_price);
+    let cached = f.optional("cached_input_per_mtok", "0.625", mtok_price);
+    let write = f.optional("cache_write_per_mtok", "7.50", mtok_price);
+    let write_1h = f.optional("cache_write_1h_per_mtok", "12", mtok_price);
+    let output = f.required("output_per_mtok", "15.00", mtok_price);
+    // A tier replaces the row's rates for the whole request, so a price the row names
+    // and the tier leaves out would be billed at the base rate by accident: refused.
+    for key in OPTIONAL_PRICES {
+        match (row_names.contains(&key), table.contains_key(key)) {
+            (true, false) => f.push(
+                key,
+                "missing; the row names this price, so every tier must (repeat the row's figure if it does not change above the threshold)".into(),
+            ),
+            (false, true) => f.push(
+                key,
+                "the row does not name this price; name it on the row too, or drop it here".into(),
+            ),
+            _ => {}
+        }
+    }
+    Some(PriceTier {
+        above_input_tokens: above?,
+        input_per_mtok: input?,
+        cached_input_per_mtok: cached?,
+        cache_write_per_mtok: write?,
+        cache_write_1h_per_mtok: write_1h?,
+        output_per_mtok: output?,
+    })
+}
+
 /// Two rows of one offer with equal rank (same specificity and same `effective_from`) that can
 /// both match an instant would make the price depend on file order; refuse the catalog instead.
 fn check_ambiguity(rows: &[(usize, PriceRow)], problems: &mut Vec<PriceProblem>) {
     for (j, (index, later)) in rows.iter().enumerate() {
         let clash = rows.iter().take(j).find(|(_, earlier)| {
             earlier.offer == later.offer
+                && earlier.service_tier == later.service_tier
                 && earlier.effective_from == later.effective_from
                 && earlier.windows.is_empty() == later.windows.is_empty()
                 && (later.windows.is_empty()
@@ -323,7 +459,7 @@ fn check_ambiguity(rows: &[(usize, PriceRow)], problems: &mut Vec<PriceProblem>)
         });
         if let Some((first, _)) = clash {
             let message = format!(
-                "ambiguous with prices[{first}]: same offer, same effective_from and overlapping hours; give one a later effective_from or disjoint windows"
+                "ambiguous with prices[{first}]: same offer and service_tier, same effective_from and overlapping hours; give one a later effective_from or disjoint windows"
             );
             problems.push(problem(format!("prices[{index}]"), message));
         }
@@ -417,6 +553,18 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
 fn date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| format!("not a date {text:?}; expected a date such as \"2025-02-26\""))
+}
+
+fn service_tier(text: &str) -> Result<ServiceTier, String> {
+    match ServiceTier::parse(text) {
+        Some(ServiceTier::Default) => Err(format!(
+            "{text:?} is the default tier; omit service_tier for the row that prices it"
+        )),
+        Some(tier) => Ok(tier),
+        None => Err(format!(
+            "unknown service tier {text:?}; expected one of: flex, priority, scale"
+        )),
+    }
 }
 
 fn confidence(text: &str) -> Result<&str, String> {

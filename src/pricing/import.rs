@@ -6,19 +6,24 @@
 //! Owns reading those formats into [`ImportRow`]s, exactly: every JSON number is taken
 //! from its decimal text (never through an `f64` calculation) and per-token prices are
 //! scaled to per-1M with `Decimal`. Writing the rows into a catalog file is `merge`.
-//! Entries without a plain input and output price (tiered, conditional, image-only) are
+//! Long-context tiers and service-tier prices are mapped onto the catalog's (`tiered`).
+//! Entries without an input and output price (conditional by date, image-only) are
 //! skipped and listed, never guessed.
 
 mod merge;
 #[cfg(test)]
 mod tests;
+mod tiered;
 
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use merge::{merge, MergeOptions, MergeSummary};
+use tiered::Flat;
+
+use super::{PriceTier, ServiceTier};
 
 /// A catalog format tollgate can import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,25 @@ pub struct ImportRow {
     pub cache_write_per_mtok: Option<Decimal>,
     /// USD per 1M output tokens.
     pub output_per_mtok: Decimal,
+    /// Long-context tiers, ascending, each naming the prices the row names.
+    pub tiers: Vec<PriceTier>,
+    /// The service tier this row prices (`flex`, `priority`); `None` = default.
+    pub service_tier: Option<ServiceTier>,
+}
+
+impl ImportRow {
+    fn new(offer: String, source_key: &str, flat: Flat, tiers: Vec<PriceTier>) -> Self {
+        ImportRow {
+            offer,
+            source_key: source_key.to_owned(),
+            input_per_mtok: flat.input,
+            cached_input_per_mtok: flat.cached,
+            cache_write_per_mtok: flat.write,
+            output_per_mtok: flat.output,
+            tiers,
+            service_tier: None,
+        }
+    }
 }
 
 /// What a source file yielded.
@@ -150,32 +174,45 @@ fn litellm(value: &Value) -> Result<Parsed, ImportError> {
         if key == "sample_spec" {
             continue;
         }
-        match litellm_row(key, entry) {
-            Ok(row) => out.rows.push(row),
+        match litellm_rows(key, entry) {
+            Ok(rows) => out.rows.extend(rows),
             Err(why) => out.skipped.push(format!("{key}: {why}")),
         }
     }
     Ok(out)
 }
 
-fn litellm_row(key: &str, entry: &Value) -> Result<ImportRow, &'static str> {
-    let field = |name: &str| entry.get(name);
-    let price = |name: &str| field(name).and_then(decimal).and_then(per_mtok);
-    let provider = field("litellm_provider")
+/// An entry's default-tier row, then a row for each service tier it prices.
+fn litellm_rows(key: &str, entry: &Value) -> Result<Vec<ImportRow>, String> {
+    let price = |name: &str| entry.get(name).and_then(decimal).and_then(per_mtok);
+    let provider = entry
+        .get("litellm_provider")
         .and_then(Value::as_str)
         .ok_or("no litellm_provider")?;
-    let input = price("input_cost_per_token").ok_or("no input_cost_per_token number")?;
-    let output = price("output_cost_per_token").ok_or("no output_cost_per_token number")?;
-    Ok(ImportRow {
-        offer: offer_key(provider, key).ok_or("model name contains whitespace")?,
-        source_key: key.to_owned(),
-        input_per_mtok: input,
+    let offer = offer_key(provider, key).ok_or("model name contains whitespace")?;
+    let base = Flat {
+        input: price("input_cost_per_token").ok_or("no input_cost_per_token number")?,
         // DeepSeek's entries name their cache-hit price differently.
-        cached_input_per_mtok: price("cache_read_input_token_cost")
+        cached: price("cache_read_input_token_cost")
             .or_else(|| price("input_cost_per_token_cache_hit")),
-        cache_write_per_mtok: price("cache_creation_input_token_cost"),
-        output_per_mtok: output,
-    })
+        write: price("cache_creation_input_token_cost"),
+        output: price("output_cost_per_token").ok_or("no output_cost_per_token number")?,
+    };
+    let tiers = tiered::litellm_tiers(entry, "", &base)?;
+    let mut rows = vec![ImportRow::new(offer.clone(), key, base, tiers)];
+    for tier in [ServiceTier::Flex, ServiceTier::Priority] {
+        let Some(flat) = tiered::litellm_service_tier(entry, tier) else {
+            continue;
+        };
+        let flat = flat?;
+        let suffix = format!("_{}", tier.as_str());
+        let tiers = tiered::litellm_tiers(entry, &suffix, &flat)?;
+        rows.push(ImportRow {
+            service_tier: Some(tier),
+            ..ImportRow::new(offer.clone(), key, flat, tiers)
+        });
+    }
+    Ok(rows)
 }
 
 fn genai_prices(value: &Value) -> Result<Parsed, ImportError> {
@@ -201,48 +238,24 @@ fn genai_prices(value: &Value) -> Result<Parsed, ImportError> {
                 continue;
             };
             let source_key = format!("{pid}/{mid}");
-            match model.get("prices").map(genai_row) {
-                Some(Ok((input, cached, write, output))) => match offer_key(pid, mid) {
-                    Some(offer) => out.rows.push(ImportRow {
-                        offer,
-                        source_key,
-                        input_per_mtok: input,
-                        cached_input_per_mtok: cached,
-                        cache_write_per_mtok: write,
-                        output_per_mtok: output,
-                    }),
-                    None => out
-                        .skipped
-                        .push(format!("{source_key}: id contains whitespace")),
-                },
-                Some(Err(why)) => out.skipped.push(format!("{source_key}: {why}")),
-                None => out.skipped.push(format!("{source_key}: no prices")),
+            let prices = match model.get("prices") {
+                Some(Value::Object(p)) => tiered::genai_prices(p),
+                Some(_) => {
+                    Err("conditional prices (a list by date or constraint); add them by hand")
+                }
+                None => Err("no prices"),
+            };
+            match (prices, offer_key(pid, mid)) {
+                (Ok((flat, tiers)), Some(offer)) => {
+                    out.rows
+                        .push(ImportRow::new(offer, &source_key, flat, tiers));
+                }
+                (Ok(_), None) => out
+                    .skipped
+                    .push(format!("{source_key}: id contains whitespace")),
+                (Err(why), _) => out.skipped.push(format!("{source_key}: {why}")),
             }
         }
     }
     Ok(out)
-}
-
-type Prices = (Decimal, Option<Decimal>, Option<Decimal>, Decimal);
-
-fn genai_row(prices: &Value) -> Result<Prices, &'static str> {
-    let Value::Object(p) = prices else {
-        return Err("conditional prices (a list by date or constraint); add them by hand");
-    };
-    let get = |p: &Map<String, Value>, name: &str| -> Result<Option<Decimal>, &'static str> {
-        match p.get(name) {
-            None => Ok(None),
-            Some(v) => decimal(v)
-                .map(Some)
-                .ok_or("tiered or non-numeric price; add it by hand"),
-        }
-    };
-    let input = get(p, "input_mtok")?.ok_or("no input_mtok")?;
-    let output = get(p, "output_mtok")?.ok_or("no output_mtok")?;
-    Ok((
-        input,
-        get(p, "cache_read_mtok")?,
-        get(p, "cache_write_mtok")?,
-        output,
-    ))
 }

@@ -17,15 +17,17 @@ pub mod savings;
 pub mod stale;
 #[cfg(test)]
 mod tests;
+mod tier;
 mod window;
 
-pub use crate::tokens::TokenCounts;
+pub use crate::tokens::{ServiceTier, TokenCounts};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+pub use tier::{Applied, PriceTier, Rates};
 pub use window::TimeWindow;
 
 /// One catalog row: the prices of one offer for one period (and possibly some hours of the day).
@@ -49,6 +51,12 @@ pub struct PriceRow {
     pub output_per_mtok: Decimal,
     /// USD charged once per request (Perplexity search fees); `None` means no fee.
     pub per_request_fee: Option<Decimal>,
+    /// Long-context tiers, ascending by threshold: above a tier's input size the whole
+    /// request is billed at the tier's rates. Empty = the row's rates at every size.
+    pub tiers: Vec<PriceTier>,
+    /// The service tier (`flex`, `priority`, `scale`) whose answers this row prices;
+    /// `None` = the default tier, which also prices tiers that have no row.
+    pub service_tier: Option<ServiceTier>,
     /// First instant the row applies (inclusive).
     pub effective_from: DateTime<Utc>,
     /// First instant the row no longer applies (exclusive); `None` means open-ended.
@@ -164,15 +172,27 @@ impl PriceBook {
         PriceBook::from_toml_str(&text)
     }
 
-    /// The row pricing `offer` at instant `at`: among rows effective then whose windows (if
-    /// any) contain `at`, windowed rows beat all-hours rows and a later `effective_from` beats
-    /// an earlier one. `None` means unpriced (unknown offer, or no row covers `at`).
+    /// The default-tier row pricing `offer` at instant `at`: among rows effective then
+    /// whose windows (if any) contain `at`, windowed rows beat all-hours rows and a later
+    /// `effective_from` beats an earlier one. `None` means unpriced (unknown offer, or no
+    /// row covers `at`). Rows of a service tier are left out: see [`PriceBook::apply`].
     pub fn lookup(&self, offer: &str, at: DateTime<Utc>) -> Option<&PriceRow> {
+        self.lookup_service_tier(offer, at, None)
+    }
+
+    /// As [`PriceBook::lookup`], among the rows of one service tier only (`None` =
+    /// the default tier's rows).
+    pub fn lookup_service_tier(
+        &self,
+        offer: &str,
+        at: DateTime<Utc>,
+        service_tier: Option<ServiceTier>,
+    ) -> Option<&PriceRow> {
         self.by_offer
             .get(offer)?
             .iter()
             .filter_map(|&i| self.rows.get(i))
-            .find(|row| row.applies_at(at))
+            .find(|row| row.service_tier == service_tier && row.applies_at(at))
     }
 
     /// Whether the catalog has any row for `offer`, at any time.
@@ -195,6 +215,9 @@ impl PriceBook {
 /// (cache_write - cache_write_1h)·write + cache_write_1h·write_1h + output·out, all /1e6,
 /// + fee.
 ///
+/// The rates are those of the long-context tier `tokens.input` falls in (the whole
+/// request at that tier's rates, never split at the threshold), else the row's own.
+///
 /// Reasoning is NOT added (it is inside output). The subtraction saturates if a provider
 /// reports more cached tokens than input tokens. Never negative, never rounded: the result is
 /// exact and normalized. Only absurd amounts (beyond about 7.9e28 USD) cannot be represented;
@@ -204,13 +227,14 @@ pub fn cost(tokens: &TokenCounts, row: &PriceRow) -> Decimal {
         .input
         .saturating_sub(tokens.cached_input)
         .saturating_sub(tokens.cache_write);
-    let input_price = row.input_per_mtok;
-    let write_price = row.cache_write_per_mtok.unwrap_or(input_price);
+    let rates = row.rates_for(tokens);
+    let input_price = rates.input_per_mtok;
+    let write_price = rates.cache_write_per_mtok.unwrap_or(input_price);
     let terms = [
         (uncached, input_price),
         (
             tokens.cached_input,
-            row.cached_input_per_mtok.unwrap_or(input_price),
+            rates.cached_input_per_mtok.unwrap_or(input_price),
         ),
         (
             tokens.cache_write.saturating_sub(tokens.cache_write_1h),
@@ -218,9 +242,9 @@ pub fn cost(tokens: &TokenCounts, row: &PriceRow) -> Decimal {
         ),
         (
             tokens.cache_write_1h.min(tokens.cache_write),
-            row.cache_write_1h_per_mtok.unwrap_or(write_price),
+            rates.cache_write_1h_per_mtok.unwrap_or(write_price),
         ),
-        (tokens.output, row.output_per_mtok),
+        (tokens.output, rates.output_per_mtok),
     ];
     let per_mtok = terms
         .iter()

@@ -300,9 +300,9 @@ fn perplexity_adds_the_request_fee_for_the_context_size() {
 fn unknown_offer_is_unpriced() {
     let book = shipped();
     assert!(book
-        .lookup("openai/gpt-5", at("2025-06-01T00:00:00Z"))
+        .lookup("openai/gpt-99", at("2025-06-01T00:00:00Z"))
         .is_none());
-    assert!(!book.has_offer("openai/gpt-5"));
+    assert!(!book.has_offer("openai/gpt-99"));
 }
 
 // ---------------------------------------------------------------- cost, edge cases
@@ -325,6 +325,8 @@ fn row(
         effective_from: at("2025-01-01T00:00:00Z"),
         effective_until: None,
         windows: Vec::new(),
+        tiers: Vec::new(),
+        service_tier: None,
         source: "test".into(),
         as_of: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         confidence: None,

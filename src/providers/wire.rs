@@ -245,6 +245,8 @@ fn read_usage(usage: &Value, paths: &UsagePaths) -> Usage {
         output: n(paths.output),
         reasoning: n(paths.reasoning),
         malformed: false,
+        // Top-level in the answer, not in `usage`: the caller adds it (`Usage::served_by`).
+        service_tier: None,
     };
     let total = n("/total_tokens");
     if let (Some(total), Some(input), Some(output)) = (total, u.input, u.output) {

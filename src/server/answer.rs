@@ -187,7 +187,8 @@ pub(super) fn chat_completion(
         .get("usage")
         .filter(|u| u.is_object())
         .map(|u| adapter.usage_from_wire(u))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .served_by(answer.get("service_tier"));
     Ok((bytes, reported))
 }
 
@@ -219,7 +220,8 @@ fn read(
             reported: view
                 .usage
                 .map(|u| adapter.usage_from_wire(&u))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .served_by(view.service_tier.as_ref()),
             counter,
             edit: Edit::Insert(at),
         });
@@ -243,7 +245,8 @@ fn read(
         reported: answer
             .get("usage")
             .map(|u| adapter.usage_from_wire(u))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .served_by(answer.get("service_tier")),
         counter,
         edit: Edit::Reencode(answer),
     })
@@ -306,6 +309,9 @@ struct AnswerView<'a> {
     /// `Some` whenever the key is there, even as `null` (as the whole-body read does).
     #[serde(default, deserialize_with = "some_value")]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
 }
@@ -356,5 +362,27 @@ pub(super) fn cost_headers(h: &mut HeaderMap, priced: &Priced) {
         if let Some(n) = n {
             h.insert(name, HeaderValue::from(n));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::ServiceTier;
+
+    #[test]
+    fn the_served_tier_beside_usage_is_read_by_the_view_and_by_the_whole_body_read() {
+        let adapter = crate::providers::adapter_for(crate::config::ProviderKind::Openai);
+        let usage = r#""usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}"#;
+        let view = format!(r#"{{"choices":[],"service_tier":"flex",{usage}}}"#);
+        let read_view = read(view.as_bytes(), adapter, TokenizerKind::O200kBase).unwrap();
+        assert!(matches!(read_view.edit, Edit::Insert(_)));
+        assert_eq!(read_view.reported.service_tier, Some(ServiceTier::Flex));
+        // An upstream `tollgate` key sends the body through the whole-body read.
+        let whole = format!(r#"{{"tollgate":{{}},"service_tier":"scale",{usage}}}"#);
+        let read_whole = read(whole.as_bytes(), adapter, TokenizerKind::O200kBase).unwrap();
+        assert!(matches!(read_whole.edit, Edit::Reencode(_)));
+        assert_eq!(read_whole.reported.service_tier, Some(ServiceTier::Scale));
+        assert_eq!(read_whole.reported.input, Some(5));
     }
 }

@@ -78,6 +78,9 @@ struct ResponseView<'a> {
     output: Option<Vec<ItemView<'a>>>,
     #[serde(default)]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
 }
@@ -134,7 +137,8 @@ fn read_native(
         .as_ref()
         .filter(|u| u.is_object())
         .map(responses_api_usage)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .served_by(view.service_tier.as_ref());
     let edit = Edit::for_answer(bytes, view.tollgate);
     Ok((reported, edit))
 }
@@ -160,6 +164,11 @@ mod tests {
         );
         assert!(counter.total() > 0);
         assert!(matches!(edit, Edit::Insert(at) if at.at == body.len() - 1));
+        assert_eq!(usage.service_tier, None);
+        // The tier that served it is a member of the response, beside `usage`.
+        let flex = br#"{"id":"resp_1","output":[],"service_tier":"flex","usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}"#;
+        let (usage, _) = read_native(flex, &mut counter).unwrap();
+        assert_eq!(usage.service_tier, Some(crate::tokens::ServiceTier::Flex));
         // An upstream's own `tollgate` key is replaced, never relayed.
         let spoofed = br#"{"id":"resp_1","tollgate":{"cost_usd":"0"},"output":[]}"#;
         let (_, edit) = read_native(spoofed, &mut counter).unwrap();

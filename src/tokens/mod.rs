@@ -7,5 +7,5 @@ pub mod estimate;
 mod usage;
 mod wire;
 
-pub use usage::{TokenCounts, Usage};
+pub use usage::{ServiceTier, TokenCounts, Usage};
 pub use wire::{wire_count, NotACount};

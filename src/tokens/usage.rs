@@ -2,6 +2,51 @@
 //! (what pricing multiplies). A leaf: every layer that reads or prices usage depends on
 //! this, and it depends on nothing of tollgate's.
 
+/// The processing tier an upstream says served a request (OpenAI's `service_tier`:
+/// a top-level member of the chat completion, of each stream chunk and of a Responses
+/// `response`, never inside `usage`). It chooses the price row, so it travels with the
+/// usage it prices; it is not a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceTier {
+    /// Standard processing (`"default"`; `"auto"` resolves to it when echoed).
+    Default,
+    /// Flex processing: cheaper, slower, may be refused.
+    Flex,
+    /// Priority processing: faster, dearer.
+    Priority,
+    /// Scale Tier: prepaid capacity units.
+    Scale,
+}
+
+impl ServiceTier {
+    /// The tier named by an answer's `service_tier` text; `None` for a name OpenAI
+    /// does not document (the request is then priced at the default row).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "default" | "auto" => Some(Self::Default),
+            "flex" => Some(Self::Flex),
+            "priority" => Some(Self::Priority),
+            "scale" => Some(Self::Scale),
+            _ => None,
+        }
+    }
+
+    /// `service_tier` as the wire carries it (absent, `null` or not text: `None`).
+    pub fn from_wire(v: Option<&serde_json::Value>) -> Option<Self> {
+        v.and_then(serde_json::Value::as_str).and_then(Self::parse)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Flex => "flex",
+            Self::Priority => "priority",
+            Self::Scale => "scale",
+        }
+    }
+}
+
 /// Normalised token usage. `None` means "not reported", never zero.
 ///
 /// Invariants: `cached_input` and `cache_write` are parts of `input`; `reasoning` is a
@@ -18,6 +63,8 @@ pub struct Usage {
     /// The report carried a field that is not a count (negative, fractional, text) or
     /// a `total_tokens` that disagrees with its parts: see `plausible`.
     pub malformed: bool,
+    /// The tier the answer says served the request; `None` = not said (default tier).
+    pub service_tier: Option<ServiceTier>,
 }
 
 impl Usage {
@@ -38,11 +85,26 @@ impl Usage {
         self.output = max(self.output, other.output);
         self.reasoning = max(self.reasoning, other.reasoning);
         self.malformed |= other.malformed;
+        // Every chunk of a stream names the same tier; the latest one said wins.
+        self.service_tier = other.service_tier.or(self.service_tier);
     }
 
-    /// Whether nothing at all was reported (not even a malformed field).
+    /// This usage with the tier an answer object names in its `service_tier` member
+    /// (kept as it is when the object names none).
+    pub fn served_by(self, service_tier: Option<&serde_json::Value>) -> Usage {
+        Usage {
+            service_tier: ServiceTier::from_wire(service_tier).or(self.service_tier),
+            ..self
+        }
+    }
+
+    /// Whether no count at all was reported (not even a malformed field). A service
+    /// tier alone is no report of usage.
     pub fn is_empty(&self) -> bool {
-        *self == Usage::default()
+        Usage {
+            service_tier: None,
+            ..*self
+        } == Usage::default()
     }
 
     /// Whether the provider reported the two totals billing needs.
@@ -100,5 +162,31 @@ mod tests {
             (u.input, u.output, u.cached_input),
             (Some(10), Some(15), None)
         );
+    }
+
+    #[test]
+    fn the_served_tier_is_read_from_the_answer_and_is_no_usage_by_itself() {
+        let answer = serde_json::json!({"service_tier": "flex", "usage": {}});
+        let u = Usage::default().served_by(answer.get("service_tier"));
+        assert_eq!(u.service_tier, Some(ServiceTier::Flex));
+        assert!(u.is_empty());
+        // `auto` is what was asked; an echo of it means the default tier.
+        let auto = serde_json::json!("auto");
+        assert_eq!(
+            ServiceTier::from_wire(Some(&auto)),
+            Some(ServiceTier::Default)
+        );
+        let unknown = serde_json::json!("on_demand");
+        assert_eq!(
+            u.served_by(Some(&unknown)).service_tier,
+            Some(ServiceTier::Flex)
+        );
+        let mut merged = Usage {
+            input: Some(3),
+            ..Usage::default()
+        };
+        merged.merge_max(&u);
+        merged.merge_max(&Usage::default());
+        assert_eq!(merged.service_tier, Some(ServiceTier::Flex));
     }
 }

@@ -95,7 +95,10 @@ impl Relay for OpenAiChatRelay {
         let usage = view.usage.as_ref().filter(|u| u.is_object());
         let Some(adapter) = tap.adapter() else { return };
         if let Some(u) = usage {
-            tap.observe(Metered::Usage(adapter.usage_from_wire(u)));
+            let u = adapter
+                .usage_from_wire(u)
+                .served_by(view.service_tier.as_ref());
+            tap.observe(Metered::Usage(u));
         }
         let has_no_choices = view.choices.as_ref().is_some_and(Vec::is_empty);
         let has_usage = usage.is_some();
@@ -185,6 +188,9 @@ struct ChunkView<'a> {
     choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default)]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     /// Whether the upstream put a `tollgate` key in (any value, even `null`; escaped
     /// spellings of the name match too, as serde compares decoded keys).
     #[serde(default, deserialize_with = "present")]
@@ -224,6 +230,16 @@ mod tests {
         );
         // A duplicated key is refused by the view: the relay then rewrites the raw JSON.
         assert_eq!(view(r#"{"tollgate":1,"tollgate":2}"#), None);
+    }
+
+    #[test]
+    fn the_usage_chunk_is_metered_with_the_tier_named_beside_it() {
+        let chunk = r#"{"choices":[],"service_tier":"priority","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        let v: ChunkView<'_> = serde_json::from_str(chunk).unwrap();
+        let u = crate::providers::openai_usage(v.usage.as_ref().unwrap())
+            .served_by(v.service_tier.as_ref());
+        assert_eq!((u.input, u.output), (Some(3), Some(4)));
+        assert_eq!(u.service_tier, Some(crate::tokens::ServiceTier::Priority));
     }
 
     #[test]

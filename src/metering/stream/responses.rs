@@ -61,6 +61,9 @@ struct EventView<'a> {
 struct ResponseView {
     #[serde(default)]
     usage: Option<Value>,
+    /// The tier that served the request (top level, beside `usage`): it picks the price row.
+    #[serde(default)]
+    service_tier: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tollgate: bool,
 }
@@ -151,9 +154,10 @@ impl Relay for ResponsesRelay {
         );
         match response {
             Some((raw, parsed)) if is_final => {
-                let usage = parsed.and_then(|r| r.usage).filter(Value::is_object);
-                if let Some(u) = usage {
-                    tap.observe(Metered::Usage(responses_api_usage(&u)));
+                let (usage, tier) = parsed.map_or((None, None), |r| (r.usage, r.service_tier));
+                if let Some(u) = usage.filter(Value::is_object) {
+                    let u = responses_api_usage(&u).served_by(tier.as_ref());
+                    tap.observe(Metered::Usage(u));
                 }
                 self.completed |= view.kind != "response.failed";
                 let mut changed = None;
@@ -197,6 +201,16 @@ mod tests {
         let inner = view.response.unwrap().get();
         assert_eq!(offset_in(&outer, inner), Some(12));
         assert_eq!(offset_in(&outer, "elsewhere"), None);
+    }
+
+    #[test]
+    fn a_final_response_names_the_tier_that_served_it() {
+        let r: ResponseView = serde_json::from_str(
+            r#"{"id":"r","service_tier":"flex","usage":{"input_tokens":1,"output_tokens":2}}"#,
+        )
+        .unwrap();
+        let u = responses_api_usage(r.usage.as_ref().unwrap()).served_by(r.service_tier.as_ref());
+        assert_eq!(u.service_tier, Some(crate::tokens::ServiceTier::Flex));
     }
 
     #[test]

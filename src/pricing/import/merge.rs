@@ -2,9 +2,10 @@
 //! provenance (`source` = the file and the entry's key, `as_of` = the import day or the
 //! one given), keeping the file's own rows, comments and order.
 //!
-//! Conflict rule: an offer the file already prices keeps its own rows and the imported
-//! row is left out; with `overwrite` the imported row is added and replaces any row of the
-//! same offer and `effective_from` (an older own row stays as history). The result is validated as a whole
+//! Conflict rule: an offer (and service tier) the file already prices keeps its own rows
+//! and the imported row is left out; with `overwrite` the imported row is added and
+//! replaces any row of the same offer, service tier and `effective_from` (an older own
+//! row stays as history). The result is validated as a whole
 //! catalog before it is returned, so a merge never produces a file tollgate refuses.
 
 use std::fmt::Write as _;
@@ -13,7 +14,7 @@ use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
 use super::{Format, ImportRow};
-use crate::pricing::{PriceBook, PricingError};
+use crate::pricing::{PriceBook, PriceRow, PriceTier, PricingError};
 
 /// How to merge.
 #[derive(Debug, Clone)]
@@ -56,15 +57,19 @@ pub fn merge(
     for row in rows {
         // tollgate's own figures win: an offer the file already prices is left alone, so an
         // import never silently takes over from a checked row (from `effective_from` on).
-        if book.has_offer(&row.offer) && !opts.overwrite {
-            summary.kept_existing.push(row.offer.clone());
+        let same = |r: &PriceRow| r.offer == row.offer && r.service_tier == row.service_tier;
+        if !opts.overwrite && book.rows().iter().any(same) {
+            summary.kept_existing.push(match row.service_tier {
+                Some(tier) => format!("{} ({})", row.offer, tier.as_str()),
+                None => row.offer.clone(),
+            });
             continue;
         }
         let clashes: Vec<usize> = book
             .rows()
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.offer == row.offer && r.effective_from == from)
+            .filter(|(_, r)| same(r) && r.effective_from == from)
             .map(|(i, _)| i)
             .collect();
         for i in clashes {
@@ -149,9 +154,32 @@ fn price(d: Decimal) -> String {
     quoted(&d.normalize().to_string())
 }
 
+/// `tiers = [ { above_input_tokens = N, input_per_mtok = "…", … } ]` on one line.
+fn tiers_line(tiers: &[PriceTier]) -> String {
+    let tier = |t: &PriceTier| {
+        let mut fields = vec![
+            format!("above_input_tokens = {}", t.above_input_tokens),
+            format!("input_per_mtok = {}", price(t.input_per_mtok)),
+        ];
+        if let Some(c) = t.cached_input_per_mtok {
+            fields.push(format!("cached_input_per_mtok = {}", price(c)));
+        }
+        if let Some(c) = t.cache_write_per_mtok {
+            fields.push(format!("cache_write_per_mtok = {}", price(c)));
+        }
+        fields.push(format!("output_per_mtok = {}", price(t.output_per_mtok)));
+        format!("{{ {} }}", fields.join(", "))
+    };
+    let all: Vec<String> = tiers.iter().map(tier).collect();
+    format!("tiers = [ {} ]", all.join(", "))
+}
+
 fn write_row(out: &mut String, row: &ImportRow, opts: &MergeOptions) {
+    let tier = row
+        .service_tier
+        .map_or(String::new(), |t| format!("{}/", t.as_str()));
     let id = format!(
-        "{}/{}-{}",
+        "{}/{tier}{}-{}",
         row.offer,
         opts.effective_from,
         opts.format.tag()
@@ -165,6 +193,9 @@ fn write_row(out: &mut String, row: &ImportRow, opts: &MergeOptions) {
     let _ = writeln!(out, "\n[[prices]]");
     let _ = writeln!(out, "id = {}", quoted(&id));
     let _ = writeln!(out, "offer = {}", quoted(&row.offer));
+    if let Some(tier) = row.service_tier {
+        let _ = writeln!(out, "service_tier = {}", quoted(tier.as_str()));
+    }
     let _ = writeln!(out, "currency = \"USD\"");
     let _ = writeln!(out, "input_per_mtok = {}", price(row.input_per_mtok));
     if let Some(c) = row.cached_input_per_mtok {
@@ -174,6 +205,9 @@ fn write_row(out: &mut String, row: &ImportRow, opts: &MergeOptions) {
         let _ = writeln!(out, "cache_write_per_mtok = {}", price(c));
     }
     let _ = writeln!(out, "output_per_mtok = {}", price(row.output_per_mtok));
+    if !row.tiers.is_empty() {
+        let _ = writeln!(out, "{}", tiers_line(&row.tiers));
+    }
     let _ = writeln!(out, "effective_from = \"{}\"", opts.effective_from);
     let _ = writeln!(out, "source = {}", quoted(&source));
     let _ = writeln!(out, "as_of = \"{}\"", opts.as_of);

@@ -41,6 +41,7 @@ pub fn anthropic_usage(usage: &Value) -> Usage {
         output,
         reasoning: None,
         malformed,
+        service_tier: None,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn bedrock_usage(usage: &Value) -> Usage {
         output,
         reasoning: None,
         malformed,
+        service_tier: None,
     }
 }
 

@@ -52,6 +52,7 @@ pub fn gemini_usage(v: &Value) -> Usage {
         output,
         reasoning: thoughts,
         malformed,
+        service_tier: None,
     }
 }
 
