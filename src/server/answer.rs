@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn the_served_tier_beside_usage_is_read_by_the_view_and_by_the_whole_body_read() {
-        let adapter = crate::providers::adapter_for(crate::config::ProviderKind::Openai);
+        let adapter = crate::providers::adapter_for(&crate::config::ProviderKind::Openai).unwrap();
         let usage = r#""usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}"#;
         let view = format!(r#"{{"choices":[],"service_tier":"flex",{usage}}}"#);
         let read_view = read(view.as_bytes(), adapter, TokenizerKind::O200kBase).unwrap();
