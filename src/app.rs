@@ -291,7 +291,7 @@ async fn generation(
 fn warn_stale_prices(settings: &Settings) {
     if let Some(max_age) = settings.price_max_age {
         let stale =
-            crate::pricing::stale::stale_rows(&settings.prices, max_age, chrono::Utc::now());
+            crate::catalog::stale::stale_rows(&settings.prices, max_age, chrono::Utc::now());
         for row in &stale {
             tracing::warn!(price_id = %row.id, as_of = %row.as_of, "price row older than pricing.max_age; check it against its source");
         }

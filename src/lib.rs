@@ -11,6 +11,7 @@ mod app;
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod instant;
 pub mod ledger;

@@ -361,7 +361,7 @@ fn prices(action: Option<PricesAction>, args: &PricesArgs) -> anyhow::Result<()>
             effective_from,
             overwrite,
         }) => {
-            let format = tollgate::pricing::import::Format::parse(&format).with_context(|| {
+            let format = tollgate::catalog::import::Format::parse(&format).with_context(|| {
                 format!("unknown --format {format:?}; expected litellm or genai-prices")
             })?;
             let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
@@ -385,7 +385,7 @@ fn prices(action: Option<PricesAction>, args: &PricesArgs) -> anyhow::Result<()>
             };
             let opts = commands::PricesOptions {
                 model: args.model.clone(),
-                tokens: tollgate::pricing::TokenCounts {
+                tokens: tollgate::catalog::TokenCounts {
                     input: args.input,
                     cached_input: args.cached,
                     cache_write: 0,
@@ -413,7 +413,7 @@ fn reprice(args: &RepriceArgs) -> anyhow::Result<()> {
         .transpose()?;
     let prices = match &settings {
         Some(s) => (*s.prices).clone(),
-        None => tollgate::pricing::PriceBook::load(&args.catalog)?,
+        None => tollgate::catalog::PriceBook::load(&args.catalog)?,
     };
     let runtime = cli_runtime()?;
     let ledger = runtime.block_on(cli_ledger(args.ledger.clone(), args.config.as_deref()))?;

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use rust_decimal::Decimal;
 
+use crate::catalog::{self, PriceBook, TokenCounts};
 use crate::config::{ModelSettings, RoutingSettings, RoutingStrategy, Settings};
-use crate::pricing::{self, PriceBook, TokenCounts};
 
 /// Output tokens assumed for an offer with no history when the request sets no limit.
 const DEFAULT_EXPECTED_OUTPUT: u64 = 1024;
@@ -175,7 +175,7 @@ impl Router {
             output,
             ..TokenCounts::default()
         };
-        Some(pricing::cost(&tokens, row))
+        Some(catalog::cost(&tokens, row))
     }
 
     /// Whether `offer` may be tried now: its breaker is closed, or open past its

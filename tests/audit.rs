@@ -203,7 +203,7 @@ async fn savings_show_the_cheaper_allowed_offer_and_the_residency_premium() {
     // What-if: the same traffic on the offer that served it reproduces the recorded cost
     // exactly; on o1 it is the sum of per-record repricing.
     let ledger = gw.ledger_path.clone();
-    let prices = tollgate::pricing::PriceBook::load(&gw.dir.path().join("prices.toml")).unwrap();
+    let prices = tollgate::catalog::PriceBook::load(&gw.dir.path().join("prices.toml")).unwrap();
     let opts = |target: &str| tollgate::pricing::commands::RepriceOptions {
         ledger: tollgate::ledger::LedgerStore::Sqlite(ledger.clone()),
         filter: tollgate::ledger::filter::Filter::default(),

@@ -19,7 +19,7 @@ use super::mock_flavor::MockFlavor;
 use super::residency::{self, Residency, Scope, JURISDICTION_EXPECTED};
 use super::secret::{self, Secret};
 use super::{ConfigError, RawConfig, RawProvider};
-use crate::pricing::PriceBook;
+use crate::catalog::PriceBook;
 
 /// Validated configuration: everything the gateway needs, nothing left to check.
 #[derive(Debug, Clone)]

@@ -19,10 +19,10 @@ use std::sync::Arc;
 mod pool;
 
 use super::facts::RequestFacts;
+use crate::catalog::{PriceBook, TokenCounts};
 use crate::config::Settings;
 use crate::ledger::{Ledger, PricingStatus, UsageRecord, UsageSource};
 use crate::pricing::compare::{self, Candidate};
-use crate::pricing::{PriceBook, TokenCounts};
 use crate::telemetry::price_metrics;
 use crate::tokens::estimate::OutputTokenCounter;
 use pool::{AuditJob, AuditPool};

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::api::openai::Prompt;
+use crate::catalog::PriceBook;
 use crate::config::Residency;
 use crate::ledger::{PricingStatus, UsageSource};
-use crate::pricing::PriceBook;
 use crate::tokens::estimate::TokenizerKind;
 use crate::tokens::Usage;
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::plausible;
+use crate::catalog::PriceBook;
 use crate::ledger::{Ledger, Outcome, UsageRecord, UsageSource};
 use crate::limits::Limits;
-use crate::pricing::PriceBook;
 use crate::routing::Router;
 use crate::tokens::estimate::OutputTokenCounter;
 use crate::tokens::Usage;

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::compare::{self, Quote};
-use super::import::{self, Format, MergeOptions};
-use super::query::{self, PriceQuery};
 use super::reprice::{self, Repricer, Target};
-use super::{PriceBook, PricingError, TokenCounts};
+use crate::catalog::import::{self, Format, MergeOptions};
+use crate::catalog::{PriceBook, PricingError, TokenCounts};
 use crate::config::Settings;
 use crate::ledger::filter::Filter;
 use crate::ledger::{LedgerError, LedgerStore};
+use crate::pricing::query::{self, PriceQuery};
 
 /// Why a price command failed; the message says what to change.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{cost, PriceBook, TokenCounts};
+use crate::catalog::{cost, PriceBook, TokenCounts};
 use crate::config::{Residency, ResidencyPolicy, Settings};
 use crate::policy::{self, Exclusion};
 

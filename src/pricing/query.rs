@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::compare::Quote;
-use super::TokenCounts;
+use crate::catalog::TokenCounts;
 
 /// Accepted query parameters; anything else is refused so a typo is not silently ignored.
 pub const PARAMS: &[&str] = &[

@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::compare::{self, Candidate};
-use super::{cost, PriceBook, TokenCounts};
+use crate::catalog::{cost, PriceBook, TokenCounts};
 use crate::ledger::{PricingStatus, UsageRecord};
 use crate::tokens::estimate::TokenizerKind;
 

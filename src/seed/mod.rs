@@ -29,9 +29,10 @@ pub use catalog::{team_of, EmptyCatalog};
 use catalog::{Catalog, Key, Model, Offer};
 pub use write::{seed, seed_store, SeedError, BATCH};
 
+use crate::catalog::{cost, PriceBook, TokenCounts};
 use crate::config::Settings;
 use crate::ledger::{Outcome, PolicyJson, PriceAudit, PricingStatus, UsageRecord, UsageSource};
-use crate::pricing::{compare, cost, PriceBook, TokenCounts};
+use crate::pricing::compare;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]

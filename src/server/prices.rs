@@ -14,7 +14,8 @@ use axum::Json;
 use super::AppState;
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::auth;
-use crate::pricing::{compare, query};
+use crate::pricing::compare;
+use crate::pricing::query;
 
 /// Reason given for an offer of a model the key may not use at all.
 const MODEL_NOT_ALLOWED: &str = "model_not_allowed";

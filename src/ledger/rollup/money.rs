@@ -1,7 +1,7 @@
 //! Exact money in integer columns, for SQLite (which has no decimal type): an amount is
 //! whole micro-dollars plus the remainder in femto-dollars (`0 <= femto < 10^9`), so it
 //! is exact to 10^-15 USD, which is every cost a validated catalog can produce (prices
-//! have at most 9 decimal places per million tokens; see `pricing::catalog`). Sums of
+//! have at most 9 decimal places per million tokens; see `catalog`). Sums of
 //! either part fit an `i64` at any realistic scale and are recombined as `Decimal`.
 //! PostgreSQL stores the same quantised amounts as `NUMERIC`.
 

@@ -14,7 +14,7 @@ use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
 use super::{Format, ImportRow};
-use crate::pricing::{PriceBook, PriceRow, PriceTier, PricingError};
+use crate::catalog::{PriceBook, PriceRow, PriceTier, PricingError};
 
 /// How to merge.
 #[derive(Debug, Clone)]

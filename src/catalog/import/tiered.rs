@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::{decimal, per_mtok};
-use crate::pricing::{PriceTier, ServiceTier};
+use crate::catalog::{PriceTier, ServiceTier};
 
 /// One price per token class, per 1M tokens: a row's, before tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -144,12 +144,12 @@ pub fn decimal(value: &Value) -> Option<Decimal> {
 }
 
 /// Per-token prices arrive as binary floats (`3.3333333333333335e-07`); per million
-/// tokens they are rounded to the places a catalog accepts (`catalog::MTOK_DECIMALS`),
+/// tokens they are rounded to the places a catalog accepts (`file::MTOK_DECIMALS`),
 /// far below a cent on any real volume.
 fn per_mtok(per_token: Decimal) -> Option<Decimal> {
     per_token
         .checked_mul(Decimal::from(1_000_000_u32))
-        .map(|d| d.round_dp(super::catalog::MTOK_DECIMALS).normalize())
+        .map(|d| d.round_dp(super::file::MTOK_DECIMALS).normalize())
 }
 
 /// Offer keys must be one word; LiteLLM keys sometimes already carry the provider prefix.

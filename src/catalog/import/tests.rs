@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::pricing::PriceBook;
+use crate::catalog::PriceBook;
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()

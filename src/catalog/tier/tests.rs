@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal_macros::dec;
 
-use crate::pricing::{cost, PriceBook, TokenCounts};
+use crate::catalog::{cost, PriceBook, TokenCounts};
 use crate::tokens::{ServiceTier, Usage};
 
 fn at(text: &str) -> DateTime<Utc> {
