@@ -176,8 +176,10 @@ fn integers(v: &Value, out: &mut Vec<u64>) {
 
 /// Extract with `kind` and check every count against what `usage` holds.
 fn check(kind: ProviderKind, usage: &Value) -> Result<(), TestCaseError> {
-    let Some(adapter) = adapter_for(&kind) else {
-        return Err(TestCaseError::fail(format!("{kind:?} has no built-in adapter")));
+    let Some(adapter) = adapter_for(&kind, "m") else {
+        return Err(TestCaseError::fail(format!(
+            "{kind:?} has no built-in adapter"
+        )));
     };
     let u = adapter.usage_from_wire(usage);
     let mut sent = Vec::new();
@@ -256,7 +258,7 @@ proptest! {
 fn deepseek_cache_counts_that_overflow_are_not_summed() {
     let usage = json!({"completion_tokens": 1, "prompt_cache_hit_tokens": u64::MAX, "prompt_cache_miss_tokens": 1});
     for kind in [ProviderKind::Deepseek, ProviderKind::Mock] {
-        let adapter = adapter_for(&kind).expect("a built-in kind");
+        let adapter = adapter_for(&kind, "m").expect("a built-in kind");
         let u = adapter.usage_from_wire(&usage);
         // Not believed (None) or saturated; a wrapped sum would read 0.
         assert!(

@@ -161,8 +161,13 @@ pub(super) fn translate(
     bytes: &[u8],
     facts: &RequestFacts,
 ) -> Result<ChatAnswer, AttemptError> {
+    let served = facts
+        .served
+        .as_ref()
+        .map_or("", |s| s.upstream_model.as_str());
     adapter
         .chat_answer(bytes, facts.created_at.timestamp())
+        .map(|answer| answer.naming(served))
         .ok_or(AttemptError::Protocol(
             "the upstream answered with something other than an answer of its dialect",
         ))

@@ -352,7 +352,9 @@ mod tests {
             team: some("t"),
             route: "chat_completions".into(),
             logical_model: some("deepseek-r1"),
-            provider: i.is_multiple_of(2).then(|| "azure-swedencentral".to_owned()),
+            provider: i
+                .is_multiple_of(2)
+                .then(|| "azure-swedencentral".to_owned()),
             upstream_model: some("DeepSeek-R1"),
             region: some("azure:swedencentral"),
             jurisdiction: some("EU"),
