@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod bedrock;
+pub mod cloud_errors;
 pub mod credentials;
 pub mod deepseek;
 pub mod embeddings;
