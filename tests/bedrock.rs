@@ -92,7 +92,7 @@ fn assert_residency(h: &reqwest::header::HeaderMap, provider: &str) {
     assert_eq!(h["x-tollgate-model"], MODEL_ID);
     assert_eq!(h["x-tollgate-region"], "aws:eu-central-1");
     assert_eq!(h["x-tollgate-jurisdiction"], "EU");
-    assert_eq!(h["x-tollgate-scope"], "datazone");
+    assert_eq!(h["x-tollgate-processing-scope"], "datazone");
 }
 
 /// 125 input·3 + 60 output·15 = 1275 per 1M tokens (the fake's Converse usage).

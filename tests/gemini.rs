@@ -49,7 +49,7 @@ fn assert_residency(h: &reqwest::header::HeaderMap) {
     assert_eq!(h["x-tollgate-model"], "gemini-2.5-flash");
     assert_eq!(h["x-tollgate-region"], "google:global");
     assert_eq!(h["x-tollgate-jurisdiction"], "GLOBAL");
-    assert_eq!(h["x-tollgate-scope"], "global");
+    assert_eq!(h["x-tollgate-processing-scope"], "global");
 }
 
 #[tokio::test]

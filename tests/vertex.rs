@@ -64,7 +64,7 @@ fn assert_residency(h: &reqwest::header::HeaderMap, model: &str) {
     assert_eq!(h["x-tollgate-model"], model);
     assert_eq!(h["x-tollgate-region"], "gcp:europe-west4");
     assert_eq!(h["x-tollgate-jurisdiction"], "EU");
-    assert_eq!(h["x-tollgate-scope"], "regional");
+    assert_eq!(h["x-tollgate-processing-scope"], "regional");
 }
 
 fn publisher_path(publisher: &str, model_and_method: &str) -> String {
