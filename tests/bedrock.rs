@@ -35,7 +35,10 @@ fn aws_environment() {
         std::env::remove_var("AWS_PROFILE");
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/aws/config");
-        std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws/credentials");
+        std::env::set_var(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws/credentials",
+        );
     });
 }
 
@@ -80,7 +83,11 @@ offers = [{}]
 
 async fn gateway(fake: &FakeBedrock) -> Gateway {
     aws_environment();
-    start_gateway(&config(&provider("bedrock-eu", &fake.base_url), &["bedrock-eu"])).await
+    start_gateway(&config(
+        &provider("bedrock-eu", &fake.base_url),
+        &["bedrock-eu"],
+    ))
+    .await
 }
 
 fn usd(v: &Value) -> Decimal {
@@ -117,7 +124,10 @@ async fn a_chat_client_is_answered_through_a_signed_converse_call_priced_exactly
     );
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
-    assert_eq!(body["model"], MODEL_ID, "Converse names no model; the offer's is filled in");
+    assert_eq!(
+        body["model"], MODEL_ID,
+        "Converse names no model; the offer's is filled in"
+    );
     assert!(body["choices"][0]["message"]["content"]
         .as_str()
         .unwrap()
@@ -134,9 +144,8 @@ async fn a_chat_client_is_answered_through_a_signed_converse_call_priced_exactly
     );
     let auth = sent.headers["authorization"].to_str().unwrap();
     assert!(
-        auth.starts_with(&format!(
-            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"
-        )) && auth.contains("/eu-central-1/bedrock/aws4_request"),
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"))
+            && auth.contains("/eu-central-1/bedrock/aws4_request"),
         "{auth}"
     );
     let converse: Value = serde_json::from_slice(&sent.body).unwrap();
@@ -202,8 +211,10 @@ async fn an_anthropic_messages_client_streams_from_bedrock() {
         .post(format!("{}/v1/messages", gw.url))
         .header("x-api-key", KEY)
         .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude", "max_tokens": 300, "stream": true,
-            "messages": [{"role": "user", "content": "Three UK pop songs?"}]}))
+        .json(
+            &json!({"model": "claude", "max_tokens": 300, "stream": true,
+            "messages": [{"role": "user", "content": "Three UK pop songs?"}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -240,12 +251,17 @@ async fn a_throttled_offer_fails_over_to_the_next() {
     let throttled = FakeBedrock::start().await;
     throttled.set_mode(Mode::Throttle);
     let healthy = FakeBedrock::start().await;
-    let providers = provider("bedrock-a", &throttled.base_url) + &provider("bedrock-b", &healthy.base_url);
+    let providers =
+        provider("bedrock-a", &throttled.base_url) + &provider("bedrock-b", &healthy.base_url);
     let mut gw = start_gateway(&config(&providers, &["bedrock-a", "bedrock-b"])).await;
     let resp = gw.chat(chat_body("claude")).await;
     assert_eq!(resp.status(), 200);
     assert_residency(resp.headers(), "bedrock-b");
-    assert_eq!(throttled.received().len(), 1, "a throttled offer is tried once");
+    assert_eq!(
+        throttled.received().len(),
+        1,
+        "a throttled offer is tried once"
+    );
     assert_eq!(healthy.received().len(), 1);
     let rows = gw.ledger_rows().await;
     gw.stop().await;
@@ -269,7 +285,11 @@ async fn a_cut_converse_stream_is_recorded_as_estimated_and_flagged() {
     let text: String = data
         .iter()
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, "Here is a list of 3 pop songs");
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();

@@ -24,7 +24,10 @@ async fn a_signature_by_a_wrong_secret_is_an_upstream_credentials_failure() {
     std::env::remove_var("AWS_PROFILE");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/aws/config");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws/credentials");
+    std::env::set_var(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/aws/credentials",
+    );
     let fake = FakeBedrock::start().await;
     let config = format!(
         r#"

@@ -32,6 +32,10 @@ fn all_kinds() -> Vec<ProviderKind> {
             | ProviderKind::OpenaiCompatible
             | ProviderKind::Anthropic
             | ProviderKind::Mock => {}
+            // Bedrock's and Gemini's usage objects have their own camelCase shapes
+            // (`inputTokens`, `promptTokenCount`), which this OpenAI-shaped property
+            // does not generate; Vertex reads Gemini's, Anthropic's or OpenAI's by model.
+            ProviderKind::Bedrock | ProviderKind::Vertex | ProviderKind::Gemini => {}
             // Extensions bring their own readers; none is built in.
             ProviderKind::Extension(_) => {}
         }

@@ -84,8 +84,10 @@ async fn a_gemini_stream_reaches_a_chat_client_with_its_usage() {
     let fake = FakeGemini::start("unused").await;
     let mut gw = start_gateway(&config(&fake.base_url, "GEMINI_KEY")).await;
     let resp = gw
-        .chat(json!({"model": "flash", "stream": true, "stream_options": {"include_usage": true},
-            "messages": [{"role": "user", "content": "How does AI work?"}]}))
+        .chat(
+            json!({"model": "flash", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "How does AI work?"}]}),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     assert_residency(resp.headers());
@@ -102,9 +104,15 @@ async fn a_gemini_stream_reaches_a_chat_client_with_its_usage() {
     assert_eq!(text, "AI learns patterns from data.");
     // 8 prompt·3 + (7 answer + 30 thought)·15 = 24 + 555 = 579 per 1M tokens.
     let expected = Decimal::from_str("0.000579").unwrap();
-    assert_eq!(usd(&chunks.last().unwrap()["tollgate"]["cost_usd"]), expected);
+    assert_eq!(
+        usd(&chunks.last().unwrap()["tollgate"]["cost_usd"]),
+        expected
+    );
     let sent = fake.received().pop().unwrap();
-    assert_eq!(sent.path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
+    assert_eq!(
+        sent.path,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    );
     assert_eq!(sent.query.as_deref(), Some("alt=sse"));
     let rows = gw.ledger_rows().await;
     gw.stop().await;

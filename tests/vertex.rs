@@ -88,8 +88,14 @@ async fn a_chat_client_is_answered_by_gemini_on_vertex_with_thoughts_billed_as_o
     assert_eq!(body["usage"]["completion_tokens"], 58);
     assert_eq!(usd(&body["tollgate"]["cost_usd"]), expected);
     let sent = fake.received().pop().unwrap();
-    assert_eq!(sent.path, publisher_path("google", "gemini-2.5-flash:generateContent"));
-    assert_eq!(sent.headers["authorization"], format!("Bearer {TOKEN}").as_str());
+    assert_eq!(
+        sent.path,
+        publisher_path("google", "gemini-2.5-flash:generateContent")
+    );
+    assert_eq!(
+        sent.headers["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
     let rows = gw.ledger_rows().await;
     gw.stop().await;
     assert_eq!(usd(&rows[0]["cost_usd"]), expected);
@@ -100,8 +106,10 @@ async fn a_gemini_stream_on_vertex_reaches_a_chat_client_with_its_usage() {
     let fake = FakeGemini::start(TOKEN).await;
     let mut gw = start_gateway(&config(&fake.base_url, &static_token(), "gemini-2.5-flash")).await;
     let resp = gw
-        .chat(json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
-            "messages": [{"role": "user", "content": "How does AI work?"}]}))
+        .chat(
+            json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "How does AI work?"}]}),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     assert_residency(resp.headers(), "gemini-2.5-flash");
@@ -117,12 +125,21 @@ async fn a_gemini_stream_on_vertex_reaches_a_chat_client_with_its_usage() {
         .collect();
     assert_eq!(text, "AI learns patterns from data.");
     let usage = &chunks.last().unwrap()["usage"];
-    assert_eq!(usage["completion_tokens"], 37, "7 answer + 30 thought tokens");
+    assert_eq!(
+        usage["completion_tokens"], 37,
+        "7 answer + 30 thought tokens"
+    );
     // 8·3 + 37·15 = 24 + 555 = 579 per 1M tokens.
     let expected = Decimal::from_str("0.000579").unwrap();
-    assert_eq!(usd(&chunks.last().unwrap()["tollgate"]["cost_usd"]), expected);
+    assert_eq!(
+        usd(&chunks.last().unwrap()["tollgate"]["cost_usd"]),
+        expected
+    );
     let sent = fake.received().pop().unwrap();
-    assert_eq!(sent.path, publisher_path("google", "gemini-2.5-flash:streamGenerateContent"));
+    assert_eq!(
+        sent.path,
+        publisher_path("google", "gemini-2.5-flash:streamGenerateContent")
+    );
     assert_eq!(sent.query.as_deref(), Some("alt=sse"));
     let rows = gw.ledger_rows().await;
     gw.stop().await;
@@ -151,11 +168,21 @@ async fn claude_on_vertex_is_reached_through_raw_predict_with_the_vertex_version
     );
     assert_eq!(usd(&body["tollgate"]["cost_usd"]), expected);
     let sent = fake.received().pop().unwrap();
-    assert_eq!(sent.path_and_query, publisher_path("anthropic", &format!("{model}:rawPredict")));
-    assert_eq!(sent.headers["authorization"], format!("Bearer {TOKEN}").as_str());
+    assert_eq!(
+        sent.path_and_query,
+        publisher_path("anthropic", &format!("{model}:rawPredict"))
+    );
+    assert_eq!(
+        sent.headers["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
     assert!(sent.headers.get("x-api-key").is_none());
     assert_eq!(sent.body["anthropic_version"], "vertex-2023-10-16");
-    assert!(sent.body.get("model").is_none(), "the URL names the model: {}", sent.body);
+    assert!(
+        sent.body.get("model").is_none(),
+        "the URL names the model: {}",
+        sent.body
+    );
     assert_eq!(sent.body["system"], "Answer briefly.");
     assert_eq!(sent.body["max_tokens"], 4096);
     let rows = gw.ledger_rows().await;
@@ -165,7 +192,8 @@ async fn claude_on_vertex_is_reached_through_raw_predict_with_the_vertex_version
 
 #[tokio::test]
 async fn a_messages_client_streams_from_claude_on_vertex_through_stream_raw_predict() {
-    let fake = FakeUpstream::start(Reply::sse_events(&fixture("anthropic/message_stream.sse"))).await;
+    let fake =
+        FakeUpstream::start(Reply::sse_events(&fixture("anthropic/message_stream.sse"))).await;
     let model = "claude-sonnet-4-5@20250929";
     let mut gw = start_gateway(&config(&fake.base_url, &static_token(), model)).await;
     let resp = Gateway::client()
@@ -192,7 +220,10 @@ async fn a_messages_client_streams_from_claude_on_vertex_through_stream_raw_pred
     let rows = gw.ledger_rows().await;
     gw.stop().await;
     // 25 uncached·3 + 2000 read·0.30 + 15 out·15 = 900 per 1M tokens.
-    assert_eq!(usd(&rows[0]["cost_usd"]), Decimal::from_str("0.0009").unwrap());
+    assert_eq!(
+        usd(&rows[0]["cost_usd"]),
+        Decimal::from_str("0.0009").unwrap()
+    );
 }
 
 #[tokio::test]
@@ -217,7 +248,10 @@ async fn deepseek_r1_on_vertex_is_reached_through_the_openai_compatible_endpoint
         format!("/v1/projects/{PROJECT}/locations/{LOCATION}/endpoints/openapi/chat/completions")
     );
     assert_eq!(sent.body["model"], model);
-    assert_eq!(sent.headers["authorization"], format!("Bearer {TOKEN}").as_str());
+    assert_eq!(
+        sent.headers["authorization"],
+        format!("Bearer {TOKEN}").as_str()
+    );
     gw.stop().await;
 }
 
@@ -235,10 +269,16 @@ async fn a_service_accounts_token_from_google_is_sent_and_reused() {
         assert_eq!(resp.status(), 200);
         assert_residency(resp.headers(), "gemini-2.5-flash");
     }
-    assert_eq!(oauth.issued(), 1, "the token is cached until it nears expiry");
+    assert_eq!(
+        oauth.issued(),
+        1,
+        "the token is cached until it nears expiry"
+    );
     let sent = fake.received();
     assert_eq!(sent.len(), 2);
-    assert!(sent.iter().all(|r| r.headers["authorization"] == "Bearer ya29.fake-1"));
+    assert!(sent
+        .iter()
+        .all(|r| r.headers["authorization"] == "Bearer ya29.fake-1"));
     gw.stop().await;
 }
 

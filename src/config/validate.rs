@@ -550,7 +550,13 @@ fn validate_provider(
         _ => None,
     };
     let derived_base_url = cloud::default_base_url(&kind, &cloud);
-    let base_url = match (&rp.base_url, is_mock || derived_base_url.is_some()) {
+    // The cloud kinds derive it from their region or location (whose absence is
+    // reported on its own); the mock's is filled in when it starts.
+    let derives = matches!(
+        kind,
+        ProviderKind::Bedrock | ProviderKind::Vertex | ProviderKind::Gemini
+    );
+    let base_url = match (&rp.base_url, is_mock || derives) {
         (Some(u), _) if u.starts_with("http://") || u.starts_with("https://") => {
             u.trim_end_matches('/').to_owned()
         }

@@ -26,9 +26,7 @@ pub fn aws_status(headers: &HeaderMap) -> Option<u16> {
     let raw = headers.get("x-amzn-errortype")?.to_str().ok()?;
     let kind = raw.split(':').next().unwrap_or(raw).trim();
     Some(match kind {
-        "ThrottlingException" | "ServiceQuotaExceededException" | "TooManyRequestsException" => {
-            429
-        }
+        "ThrottlingException" | "ServiceQuotaExceededException" | "TooManyRequestsException" => 429,
         "ServiceUnavailableException" | "ModelNotReadyException" => 503,
         "ModelErrorException" => 502,
         "InternalServerException" => 500,
@@ -81,8 +79,8 @@ pub fn google_status(body: &Value) -> Option<u16> {
 /// Seconds from a Google error's `RetryInfo.retryDelay` (a duration such as `"7s"` or
 /// `"0.5s"`), rounded up.
 pub fn google_retry_after(body: &Value) -> Option<u64> {
-    let delay = details(body.get("error")?)
-        .find_map(|d| d.get("retryDelay").and_then(Value::as_str))?;
+    let delay =
+        details(body.get("error")?).find_map(|d| d.get("retryDelay").and_then(Value::as_str))?;
     let secs: f64 = delay.strip_suffix('s')?.parse().ok()?;
     // `as` saturates (and maps NaN to 0), which is what an absurd value needs.
     Some(secs.max(0.0).ceil() as u64)
@@ -130,14 +128,16 @@ mod tests {
             "message": "API key not valid. Please pass a valid API key.",
             "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}});
         assert_eq!(google_status(&bad_key), Some(401));
-        let bad_request = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "x"}});
+        let bad_request =
+            json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "x"}});
         assert_eq!(google_status(&bad_request), Some(400));
         let quota = json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "q",
             "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "6.2s"}]}});
         assert_eq!(google_status(&quota), Some(429));
         assert_eq!(google_retry_after(&quota), Some(7));
         // OpenAI's shape is not Google's.
-        let openai = json!({"error": {"message": "m", "type": "invalid_request_error", "code": null}});
+        let openai =
+            json!({"error": {"message": "m", "type": "invalid_request_error", "code": null}});
         assert_eq!(google_status(&openai), None);
     }
 }

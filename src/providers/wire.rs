@@ -281,7 +281,10 @@ impl UpstreamFailure {
         Self {
             status,
             retry_after_secs: retry_after(headers, chrono::Utc::now())
-                .or_else(|| json.as_ref().and_then(super::cloud_errors::google_retry_after))
+                .or_else(|| {
+                    json.as_ref()
+                        .and_then(super::cloud_errors::google_retry_after)
+                })
                 .or_else(|| message.as_deref().and_then(wait_seconds_in_message)),
             message,
         }
