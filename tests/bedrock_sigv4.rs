@@ -4,11 +4,6 @@
 //! no secret reaches the client. Its own test binary, since the AWS chain reads the
 //! process environment (tests/bedrock.rs sets the right secret there).
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "the fake upstream and helpers below are test code; a failure should fail the test"
-)]
-
 mod common;
 
 use common::bedrock::{FakeBedrock, ACCESS_KEY, REGION};

@@ -1,9 +1,10 @@
 //! Provider adapters: one translator per upstream wire dialect, chosen once per
 //! provider kind in [`adapter_for`] (the only `match` on `ProviderKind`).
 //!
-//! Adapters are pure: they build the upstream request (URL, auth header, body) and
-//! read the provider's usage and error shapes. They do no I/O; the HTTP call,
-//! timeouts and failover live in `upstream`.
+//! Adapters are pure: they build the upstream request (URL, static auth header, body)
+//! and read the provider's usage and error shapes. They do no I/O; the HTTP call,
+//! timeouts and failover live in `upstream`, and the credentials that need I/O (AWS
+//! SigV4, Google OAuth tokens) are applied to the finished request by [`credentials`].
 
 pub mod anthropic;
 pub mod azure_ai_inference;
@@ -132,8 +133,9 @@ pub trait ProviderAdapter: Send + Sync {
     }
 
     /// The upstream request for a Messages client's own body, for an upstream that
-    /// answers in Anthropic Messages (`answers_in`); `None` for the others, which get
-    /// the chat translation through `build_request`.
+    /// answers in Anthropic Messages (`answers_in`), which must return `Some` (such an
+    /// offer gets no chat translation); `None` for the others, which get the chat
+    /// translation through `build_request`.
     fn messages_request(
         &self,
         _req: &MessagesRequest,
