@@ -235,7 +235,8 @@ async fn generation(
     if let Some(p) = settings
         .providers
         .iter()
-        .find(|p| fixed.registry.adapter(p).is_none())
+        // Only an extension kind can be missing, whatever the model.
+        .find(|p| fixed.registry.adapter(p, "").is_none())
     {
         return Err(InitError::UnregisteredKind(
             p.id.clone(),
@@ -243,6 +244,8 @@ async fn generation(
         ));
     }
     let upstream = upstream::Upstream::new(&settings)?;
+    let credentials =
+        Arc::new(providers::credentials::Credentials::load(&settings.providers).await);
     let router = Arc::new(routing::Router::new(&settings));
     let mut limits = limits::Limits::connect(&settings)?;
     // With Redis the spend is shared and outlives restarts: nothing to rebuild.
@@ -283,6 +286,7 @@ async fn generation(
         in_flight,
         shutdown: fixed.shutdown.clone(),
         registry: fixed.registry.clone(),
+        credentials,
     })
 }
 

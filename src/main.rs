@@ -303,6 +303,20 @@ fn check_config(path: &std::path::Path, skip_secrets: bool) -> anyhow::Result<()
     for key in &settings.keys {
         writeln!(out, "  key {:?}: {}", key.name, key.residency.summary())?;
     }
+    // Routes wider than their provider declares (e.g. a `us.` Bedrock profile on an
+    // EU provider): the configuration is valid, but its residency claims may not be.
+    for model in &settings.models {
+        for offer in &model.offers {
+            let Some(provider) = settings.providers.get(offer.provider) else {
+                continue;
+            };
+            if let Some(w) =
+                tollgate::config::cloud::residency_warnings(provider, offer, &model.name)
+            {
+                writeln!(out, "warning: {w}")?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -38,6 +38,10 @@ pub enum AttemptError {
     /// The upstream answered with a redirect (the status), which is never followed.
     #[error("the upstream answered with a redirect ({0}), which is never followed")]
     Redirect(u16),
+    /// The request could not be authorized (no AWS or Google credentials, a token that
+    /// was not issued); the reason names what failed, never a secret. Nothing was sent.
+    #[error("tollgate could not authorize the request: {0}")]
+    Credentials(String),
 }
 
 impl AttemptError {
@@ -47,7 +51,8 @@ impl AttemptError {
             AttemptError::Connect
             | AttemptError::Timeout
             | AttemptError::Protocol(_)
-            | AttemptError::Redirect(_) => true,
+            | AttemptError::Redirect(_)
+            | AttemptError::Credentials(_) => true,
             AttemptError::Failed(f) => f.is_retryable(),
         }
     }
@@ -60,6 +65,7 @@ impl AttemptError {
             AttemptError::Failed(_) => "status",
             AttemptError::Protocol(_) => "protocol",
             AttemptError::Redirect(_) => "redirect",
+            AttemptError::Credentials(_) => "credentials",
         }
     }
 }

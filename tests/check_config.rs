@@ -195,3 +195,105 @@ offers = [{ provider = "ds", upstream_model = "deepseek-reasoner", price = "deep
         text(&out.stdout)
     );
 }
+
+/// A Bedrock profile or Vertex location that routes prompts wider than the provider
+/// declares is valid configuration, but check-config says so.
+#[test]
+fn cloud_routes_wider_than_their_provider_declares_are_warned_about() {
+    let config = r#"
+[[providers]]
+id = "bedrock-eu"
+kind = "bedrock"
+aws_region = "eu-central-1"
+region = "aws:eu-central-1"
+jurisdiction = "EU"
+scope = "datazone"
+
+[[providers]]
+id = "vertex-global"
+kind = "vertex"
+gcp_project = "p"
+gcp_location = "global"
+region = "gcp:global"
+jurisdiction = "EU"
+scope = "regional"
+
+[[models]]
+name = "claude"
+offers = [
+  { provider = "bedrock-eu", upstream_model = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0" },
+  { provider = "bedrock-eu", upstream_model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0" },
+  { provider = "bedrock-eu", upstream_model = "global.anthropic.claude-sonnet-4-5-20250929-v1:0" },
+  { provider = "vertex-global", upstream_model = "claude-sonnet-4-5@20250929" },
+]
+"#;
+    let (dir, path) = config_in(config);
+    let out = tollgate(dir.path(), &["check-config", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{stdout}");
+    assert!(warnings[0].contains("\"us.anthropic") && warnings[0].contains("jurisdiction EU"));
+    assert!(warnings[1].contains("global inference profile"));
+    assert!(warnings[2].contains("vertex-global") && warnings[2].contains("global location"));
+}
+
+/// The cloud kinds' own fields: required where the kind needs them, refused elsewhere.
+#[test]
+fn cloud_provider_fields_are_checked_with_their_paths() {
+    let config = r#"
+[[providers]]
+id = "b"
+kind = "bedrock"
+region = "aws:x"
+jurisdiction = "EU"
+scope = "regional"
+
+[[providers]]
+id = "v"
+kind = "vertex"
+api_key = "env:NOPE"
+gcp_project = "p"
+region = "gcp:x"
+jurisdiction = "EU"
+scope = "regional"
+
+[[providers]]
+id = "g"
+kind = "gemini"
+aws_region = "eu-west-1"
+region = "google:global"
+jurisdiction = "GLOBAL"
+scope = "global"
+"#;
+    let (dir, path) = config_in(config);
+    let out = tollgate(
+        dir.path(),
+        &["check-config", "--skip-secrets", path.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    for problem in [
+        "providers[0].aws_region: required for kind = \"bedrock\"",
+        "providers[1].api_key: not taken by Vertex AI",
+        "providers[1].gcp_location: required for kind = \"vertex\"",
+        "providers[2].api_key: required",
+        "providers[2].aws_region: only allowed with kind = \"bedrock\"",
+    ] {
+        assert!(
+            stderr.contains(problem),
+            "missing {problem:?} in:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("providers[0].api_key"),
+        "optional for bedrock:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("base_url"),
+        "derived for the cloud kinds:\n{stderr}"
+    );
+}

@@ -6,6 +6,7 @@
 //! Nothing here touches the network or the ledger.
 
 pub mod access;
+pub mod cloud;
 pub mod comparison;
 pub mod edge;
 pub mod limits;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 pub use access::{
     Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
+pub use cloud::CloudSettings;
 pub use comparison::ComparisonGroup;
 pub use mock_flavor::MockFlavor;
 pub use residency::{Residency, Scope};
@@ -268,6 +270,15 @@ pub struct RawProvider {
     pub scope: String,
     /// Only for `kind = "mock"`: which real upstream's wire quirks to simulate.
     pub mock_flavor: Option<String>,
+    /// `bedrock`: the AWS region requests are signed for (and sent to by default).
+    pub aws_region: Option<String>,
+    /// `vertex`: the Google Cloud project and location (`europe-west4`, `global`, ...).
+    pub gcp_project: Option<String>,
+    pub gcp_location: Option<String>,
+    /// `vertex`: a static bearer token (`env:NAME`) instead of Google credentials.
+    pub access_token: Option<String>,
+    /// `vertex`: a service-account JSON key file instead of the environment's credentials.
+    pub credentials_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

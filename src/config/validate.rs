@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::access::{
     self, Budget, Quota, RateLimit, ResidencyPolicy, RoutingSettings, RoutingStrategy, TeamSettings,
 };
+use super::cloud::{self, CloudSettings, KeyRule};
 use super::mock_flavor::MockFlavor;
 use super::residency::{self, Residency, Scope, JURISDICTION_EXPECTED};
 use super::secret::{self, Secret};
@@ -100,6 +101,12 @@ pub enum ProviderKind {
     Deepseek,
     OpenaiCompatible,
     Anthropic,
+    /// AWS Bedrock Runtime's Converse API (SigV4 or a Bedrock API key).
+    Bedrock,
+    /// Google Vertex AI: Gemini, Claude and open models in a project and location.
+    Vertex,
+    /// Google's Gemini API (`generativelanguage`, an API key).
+    Gemini,
     Mock,
     /// A dialect added by the embedding program (`providers::Registry::with`), by its
     /// config name; accepted only when the loader was told the name.
@@ -107,7 +114,7 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    const ALL: [(&'static str, ProviderKind); 8] = [
+    const ALL: [(&'static str, ProviderKind); 11] = [
         ("openai", ProviderKind::Openai),
         ("azure_openai", ProviderKind::AzureOpenai),
         ("azure_ai_inference", ProviderKind::AzureAiInference),
@@ -115,6 +122,9 @@ impl ProviderKind {
         ("deepseek", ProviderKind::Deepseek),
         ("openai_compatible", ProviderKind::OpenaiCompatible),
         ("anthropic", ProviderKind::Anthropic),
+        ("bedrock", ProviderKind::Bedrock),
+        ("vertex", ProviderKind::Vertex),
+        ("gemini", ProviderKind::Gemini),
         ("mock", ProviderKind::Mock),
     ];
 
@@ -132,10 +142,14 @@ impl ProviderKind {
     }
 
     /// Whether the kind's API answers `POST .../embeddings`. DeepSeek's API has no
-    /// embeddings endpoint, so check-config refuses an embeddings offer there. (An
-    /// extension's adapter says so itself, at request time.)
+    /// embeddings endpoint, and tollgate speaks only the chat APIs of Bedrock
+    /// (Converse), Vertex AI and Gemini, so check-config refuses an embeddings offer
+    /// there. (An extension's adapter says so itself, at request time.)
     pub fn serves_embeddings(&self) -> bool {
-        *self != Self::Deepseek
+        !matches!(
+            self,
+            Self::Deepseek | Self::Bedrock | Self::Vertex | Self::Gemini
+        )
     }
 
     /// The config spelling.
@@ -158,11 +172,13 @@ pub struct ProviderSettings {
     /// Base URL without a trailing slash; for `mock` it is filled in when the
     /// in-process mock upstream starts.
     pub base_url: String,
-    /// `None` only for `mock`.
+    /// `None` for `mock` and `vertex`, and for `bedrock` signing with AWS credentials.
     pub api_key: Option<Secret>,
     pub api_version: Option<String>,
     pub residency: Residency,
     pub mock_flavor: Option<MockFlavor>,
+    /// The cloud kinds' own settings (region, project, location, credentials).
+    pub cloud: CloudSettings,
 }
 
 /// A logical model and its offers, in configured order.
@@ -298,7 +314,7 @@ pub fn validate_with_kinds(
         .providers
         .iter()
         .enumerate()
-        .map(|(i, rp)| validate_provider(i, rp, env, extension_kinds, &mut p))
+        .map(|(i, rp)| validate_provider(i, rp, config_dir, env, extension_kinds, &mut p))
         .collect();
     check_unique(
         raw.providers.iter().map(|x| x.id.as_str()),
@@ -455,6 +471,7 @@ pub fn parse_key_hash(s: &str) -> Option<[u8; 32]> {
 fn validate_provider(
     i: usize,
     rp: &RawProvider,
+    config_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     extension_kinds: &[&str],
     p: &mut Problems,
@@ -509,18 +526,37 @@ fn validate_provider(
     // do not report it as missing; the problems already recorded reject the config.
     let kind = kind.unwrap_or(ProviderKind::Mock);
     let is_mock = kind == ProviderKind::Mock;
-    let api_key = match (&rp.api_key, is_mock) {
-        (Some(r), false) => p.secret(&format!("{path}.api_key"), r, env),
-        (None, false) => {
+    let cloud = cloud::validate(&path, &kind, rp, config_dir, env, &mut |at, message| {
+        p.push(&at, message);
+    });
+    let api_key = match (&rp.api_key, cloud::key_rule(&kind)) {
+        (Some(_), KeyRule::Refused) if kind == ProviderKind::Vertex => {
+            p.push(
+                &format!("{path}.api_key"),
+                "not taken by Vertex AI, which authenticates with Google OAuth tokens: remove it and use the environment's Google credentials, credentials_file or access_token".into(),
+            );
+            None
+        }
+        (Some(r), KeyRule::Required | KeyRule::Optional) => {
+            p.secret(&format!("{path}.api_key"), r, env)
+        }
+        (None, KeyRule::Required) => {
             p.push(
                 &format!("{path}.api_key"),
                 "required: a reference such as \"env:OPENAI_API_KEY\"".into(),
             );
             None
         }
-        (_, true) => None,
+        _ => None,
     };
-    let base_url = match (&rp.base_url, is_mock) {
+    let derived_base_url = cloud::default_base_url(&kind, &cloud);
+    // The cloud kinds derive it from their region or location (whose absence is
+    // reported on its own); the mock's is filled in when it starts.
+    let derives = matches!(
+        kind,
+        ProviderKind::Bedrock | ProviderKind::Vertex | ProviderKind::Gemini
+    );
+    let base_url = match (&rp.base_url, is_mock || derives) {
         (Some(u), _) if u.starts_with("http://") || u.starts_with("https://") => {
             u.trim_end_matches('/').to_owned()
         }
@@ -531,7 +567,7 @@ fn validate_provider(
             );
             String::new()
         }
-        (None, true) => String::new(),
+        (None, true) => derived_base_url.unwrap_or_default(),
         (None, false) => {
             p.push(&format!("{path}.base_url"), "required for this kind".into());
             String::new()
@@ -583,6 +619,7 @@ fn validate_provider(
             scope: scope.unwrap_or(Scope::Global),
         },
         mock_flavor,
+        cloud,
     }
 }
 

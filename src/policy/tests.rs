@@ -21,6 +21,7 @@ fn provider(id: &str, jurisdiction: &str, region: &str, scope: Scope) -> Provide
             scope,
         },
         mock_flavor: None,
+        cloud: Default::default(),
     }
 }
 

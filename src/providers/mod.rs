@@ -1,14 +1,17 @@
 //! Provider adapters: one translator per upstream wire dialect, chosen once per
 //! provider kind in [`adapter_for`] (the only `match` on `ProviderKind`).
 //!
-//! Adapters are pure: they build the upstream request (URL, auth header, body) and
-//! read the provider's usage and error shapes. They do no I/O; the HTTP call,
-//! timeouts and failover live in `upstream`.
+//! Adapters are pure: they build the upstream request (URL, static auth header, body)
+//! and read the provider's usage and error shapes. They do no I/O; the HTTP call,
+//! timeouts and failover live in `upstream`, and the credentials that need I/O (AWS
+//! SigV4, Google OAuth tokens) are applied to the finished request by [`credentials`].
 
 pub mod anthropic;
 pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod bedrock;
+pub mod cloud_errors;
+pub mod credentials;
 pub mod deepseek;
 pub mod embeddings;
 pub mod gemini;
@@ -19,11 +22,13 @@ pub mod openai;
 pub mod openai_compatible;
 pub mod sse;
 pub mod stream;
+pub mod vertex;
 mod wire;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
 
+use crate::api::anthropic::MessagesRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::openai::ChatRequest;
 use crate::api::responses::ResponsesRequest;
@@ -53,6 +58,46 @@ pub struct ChatAnswer {
     pub reasoning: String,
 }
 
+impl ChatAnswer {
+    /// Name `model` in the chat completion when the upstream's answer named none
+    /// (Bedrock's Converse answer does not).
+    #[must_use]
+    pub fn naming(mut self, model: &str) -> Self {
+        const UNNAMED: &[u8] = b"\"model\":\"\"";
+        if self.body.windows(UNNAMED.len()).any(|w| w == UNNAMED) {
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+                if v.get("model").and_then(serde_json::Value::as_str) == Some("") {
+                    v["model"] = model.into();
+                    if let Ok(body) = serde_json::to_vec(&v) {
+                        self.body = body;
+                    }
+                }
+            }
+        }
+        self
+    }
+}
+
+/// How an upstream frames its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (`text/event-stream`): every dialect but Bedrock's.
+    Sse,
+    /// AWS's binary eventstream (`application/vnd.amazon.eventstream`), Bedrock's
+    /// ConverseStream: each message becomes an SSE event named by its `:event-type`.
+    AwsEventStream,
+}
+
+impl Framing {
+    /// The content type an upstream stream of this framing answers with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Framing::Sse => "text/event-stream",
+            Framing::AwsEventStream => "application/vnd.amazon.eventstream",
+        }
+    }
+}
+
 /// Where one attempt goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -80,6 +125,34 @@ pub trait ProviderAdapter: Send + Sync {
     /// speaks another dialect (one per stream).
     fn stream_decoder(&self) -> Box<dyn stream::StreamDecoder> {
         Box::new(stream::ChatChunkDecoder::default())
+    }
+
+    /// How the upstream's stream is framed.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+
+    /// The upstream request for a Messages client's own body, for an upstream that
+    /// answers in Anthropic Messages (`answers_in`), which must return `Some` (such an
+    /// offer gets no chat translation); `None` for the others, which get the chat
+    /// translation through `build_request`.
+    fn messages_request(
+        &self,
+        _req: &MessagesRequest,
+        _target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        None
+    }
+
+    /// The upstream request that counts a Messages request's input tokens for free
+    /// (Anthropic's `count_tokens`); `None` when the upstream has no such endpoint
+    /// (tollgate then estimates).
+    fn count_tokens_request(
+        &self,
+        _req: &MessagesRequest,
+        _target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        None
     }
 
     /// The upstream's non-streamed answer as a chat completion, for an upstream that
@@ -176,9 +249,15 @@ impl Registry {
         self.extensions.iter().map(|(name, _)| *name).collect()
     }
 
-    /// The adapter for a configured provider; `None` only for an extension kind this
-    /// registry does not have (settings validated against another registry).
-    pub fn adapter(&self, p: &ProviderSettings) -> Option<&'static dyn ProviderAdapter> {
+    /// The adapter for an offer of a configured provider serving `upstream_model` (a
+    /// Vertex AI provider speaks a different dialect per model family); `None` only for
+    /// an extension kind this registry does not have (settings validated against
+    /// another registry).
+    pub fn adapter(
+        &self,
+        p: &ProviderSettings,
+        upstream_model: &str,
+    ) -> Option<&'static dyn ProviderAdapter> {
         match (&p.kind, p.mock_flavor) {
             // A mock imitating Anthropic is reached through the real `anthropic`
             // adapter, as the other mock flavors are through OpenAI-dialect code.
@@ -188,13 +267,17 @@ impl Registry {
                 .iter()
                 .find(|(kind, _)| **kind == **name)
                 .map(|(_, adapter)| *adapter),
-            (kind, _) => adapter_for(kind),
+            (kind, _) => adapter_for(kind, upstream_model),
         }
     }
 }
 
-/// The adapter of a built-in kind: the single place built-in kinds are dispatched.
-pub fn adapter_for(kind: &ProviderKind) -> Option<&'static dyn ProviderAdapter> {
+/// The adapter of a built-in kind serving `upstream_model`: the single place built-in
+/// kinds are dispatched. Only `vertex` looks at the model ([`vertex::adapter_for_model`]).
+pub fn adapter_for(
+    kind: &ProviderKind,
+    upstream_model: &str,
+) -> Option<&'static dyn ProviderAdapter> {
     Some(match kind {
         ProviderKind::Openai => &openai::OpenAi,
         ProviderKind::AzureOpenai => &azure_openai::AzureOpenAi,
@@ -203,6 +286,9 @@ pub fn adapter_for(kind: &ProviderKind) -> Option<&'static dyn ProviderAdapter> 
         ProviderKind::Deepseek => &deepseek::DeepSeek,
         ProviderKind::OpenaiCompatible => &openai_compatible::OpenAiCompatible,
         ProviderKind::Anthropic => &anthropic::Anthropic,
+        ProviderKind::Bedrock => &bedrock::Bedrock,
+        ProviderKind::Gemini => &gemini::Gemini,
+        ProviderKind::Vertex => vertex::adapter_for_model(upstream_model),
         ProviderKind::Mock => &mock_adapter::MockAdapter,
         ProviderKind::Extension(_) => return None,
     })
@@ -225,6 +311,9 @@ mod tests {
             ProviderKind::Deepseek,
             ProviderKind::OpenaiCompatible,
             ProviderKind::Anthropic,
+            ProviderKind::Bedrock,
+            ProviderKind::Vertex,
+            ProviderKind::Gemini,
             ProviderKind::Mock,
         ];
         let mut native = Vec::new();
@@ -241,12 +330,13 @@ mod tests {
                     scope: crate::config::Scope::Global,
                 },
                 mock_flavor: None,
+                cloud: Default::default(),
             };
             let target = Target {
                 provider: &provider,
                 upstream_model: "up",
             };
-            let adapter = adapter_for(&kind).unwrap();
+            let adapter = adapter_for(&kind, "up").unwrap();
             let built = adapter.responses_request(&req, target);
             assert_eq!(adapter.serves_responses(), built.is_some(), "{kind:?}");
             if built.is_some() {

@@ -88,6 +88,33 @@ pub trait StreamDecoder: Send + Unpin {
     fn decode(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>);
 }
 
+/// A decoder whose `Start` names `model` when the upstream's stream names none
+/// (Bedrock's ConverseStream names no model): clients are told what served them.
+pub struct NamingModel {
+    inner: Box<dyn StreamDecoder>,
+    model: String,
+}
+
+impl NamingModel {
+    pub fn wrap(inner: Box<dyn StreamDecoder>, model: String) -> Box<dyn StreamDecoder> {
+        Box::new(Self { inner, model })
+    }
+}
+
+impl StreamDecoder for NamingModel {
+    fn decode(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) {
+        let from = out.len();
+        self.inner.decode(event, out);
+        for decoded in out.iter_mut().skip(from) {
+            if let StreamEvent::Start { model, .. } = decoded {
+                if model.is_empty() {
+                    model.clone_from(&self.model);
+                }
+            }
+        }
+    }
+}
+
 /// OpenAI chat completion chunks (every OpenAI-compatible upstream).
 #[derive(Debug, Default)]
 pub struct ChatChunkDecoder {

@@ -267,9 +267,14 @@ pub struct UpstreamFailure {
 }
 
 impl UpstreamFailure {
-    /// Read an error answer from any OpenAI-dialect provider.
+    /// Read an error answer from any provider: the OpenAI dialect's, and AWS's and
+    /// Google's, whose error names refine the status (`cloud_errors`).
     pub fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Self {
         let json: Option<Value> = serde_json::from_slice(body).ok();
+        let google = json.as_ref().and_then(super::cloud_errors::google_status);
+        let status = super::cloud_errors::aws_status(headers)
+            .or(google)
+            .unwrap_or(status);
         let message = json
             .as_ref()
             .and_then(|j| j.pointer("/error/message").or_else(|| j.get("message")))
@@ -278,6 +283,10 @@ impl UpstreamFailure {
         Self {
             status,
             retry_after_secs: retry_after(headers, chrono::Utc::now())
+                .or_else(|| {
+                    json.as_ref()
+                        .and_then(super::cloud_errors::google_retry_after)
+                })
                 .or_else(|| message.as_deref().and_then(wait_seconds_in_message)),
             message,
         }

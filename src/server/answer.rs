@@ -161,8 +161,13 @@ pub(super) fn translate(
     bytes: &[u8],
     facts: &RequestFacts,
 ) -> Result<ChatAnswer, AttemptError> {
+    let served = facts
+        .served
+        .as_ref()
+        .map_or("", |s| s.upstream_model.as_str());
     adapter
         .chat_answer(bytes, facts.created_at.timestamp())
+        .map(|answer| answer.naming(served))
         .ok_or(AttemptError::Protocol(
             "the upstream answered with something other than an answer of its dialect",
         ))
@@ -372,7 +377,8 @@ mod tests {
 
     #[test]
     fn the_served_tier_beside_usage_is_read_by_the_view_and_by_the_whole_body_read() {
-        let adapter = crate::providers::adapter_for(&crate::config::ProviderKind::Openai).unwrap();
+        let adapter =
+            crate::providers::adapter_for(&crate::config::ProviderKind::Openai, "gpt-4o").unwrap();
         let usage = r#""usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}"#;
         let view = format!(r#"{{"choices":[],"service_tier":"flex",{usage}}}"#);
         let read_view = read(view.as_bytes(), adapter, TokenizerKind::O200kBase).unwrap();

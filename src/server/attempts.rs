@@ -19,7 +19,7 @@ use crate::api::responses::ResponsesRequest;
 use crate::config::ModelSettings;
 use crate::limits::LimitRefusal;
 use crate::metering::facts::{RequestFacts, ServedBy};
-use crate::providers::{anthropic, Dialect, Target};
+use crate::providers::{Dialect, Target, UpstreamRequest};
 use crate::routing::Candidate;
 use crate::tokens::estimate::{prompt_estimate, TokenizerKind};
 use crate::upstream::AttemptError;
@@ -162,7 +162,7 @@ async fn attempt(
         price_key: offer.price.clone(),
         tokenizer: TokenizerKind::for_model(&offer.upstream_model),
     });
-    let Some(adapter) = app.adapter(provider) else {
+    let Some(adapter) = app.adapter(provider, &offer.upstream_model) else {
         return Err((
             provider.id.clone(),
             AttemptError::Protocol("the provider's kind is not registered"),
@@ -172,67 +172,86 @@ async fn attempt(
         provider,
         upstream_model: &offer.upstream_model,
     };
-    let started = tokio::time::Instant::now();
-    let result = match plan.req {
-        Work::Chat(req) => {
-            let upstream_req = adapter.build_request(req, target);
-            if req.is_streaming {
-                open_stream(app, adapter, upstream_req, chat_client(req), facts).await
-            } else {
-                call(app, adapter, upstream_req, facts).await
-            }
-        }
-        Work::Embeddings(req) => match adapter.embeddings_request(req, target) {
-            Some(upstream_req) => embeddings_answer::call(app, upstream_req, req, facts).await,
-            // check-config refuses such offers; a retryable failure moves on regardless.
-            None => Err(AttemptError::Protocol(
-                "this provider kind has no embeddings API",
-            )),
-        },
-        Work::Messages(req, chat) => {
-            let upstream_req = match (adapter.answers_in(), chat) {
-                (Dialect::AnthropicMessages, _) => anthropic::native_request(req, target),
-                (_, Some(chat)) => adapter.build_request(chat, target),
-                (_, None) => {
-                    return Err((
-                        provider.id.clone(),
-                        AttemptError::Protocol("the Messages request has no chat translation"),
-                    ))
-                }
-            };
-            if req.is_streaming {
-                open_stream(app, adapter, upstream_req, ClientDialect::Messages, facts).await
-            } else {
-                messages_answer::call(app, adapter, upstream_req, facts).await
-            }
-        }
-        Work::Responses(req, chat) => {
-            // Native whenever the upstream serves the Responses API: nothing is lost
-            // in translation, and what only it can honour reaches it.
-            match (adapter.responses_request(req, target), chat) {
-                (Some(upstream_req), _) if req.is_streaming => {
-                    let client = ClientDialect::ResponsesNative;
-                    open_stream(app, adapter, upstream_req, client, facts).await
-                }
-                (Some(upstream_req), _) => responses_answer::native(app, upstream_req, facts).await,
-                (None, Some(chat)) => {
-                    let upstream_req = adapter.build_request(chat, target);
-                    if req.is_streaming {
-                        let client = ClientDialect::Responses(req);
-                        open_stream(app, adapter, upstream_req, client, facts).await
-                    } else {
-                        responses_answer::call(app, adapter, upstream_req, req, facts).await
-                    }
-                }
-                (None, None) => {
-                    return Err((
-                        provider.id.clone(),
-                        AttemptError::Protocol("the Responses request has no chat translation"),
-                    ))
-                }
-            }
-        }
+    // The finished request, authorized last: SigV4 signs its exact headers and body.
+    let ready = |mut upstream_req: UpstreamRequest| async move {
+        app.credentials
+            .authorize(offer.provider, provider, &mut upstream_req)
+            .await
+            .map_err(AttemptError::Credentials)?;
+        Ok::<_, AttemptError>(upstream_req)
     };
+    let started = tokio::time::Instant::now();
+    let result = async {
+        match plan.req {
+            Work::Chat(req) => {
+                let upstream_req = ready(adapter.build_request(req, target)).await?;
+                if req.is_streaming {
+                    open_stream(app, adapter, upstream_req, chat_client(req), facts).await
+                } else {
+                    call(app, adapter, upstream_req, facts).await
+                }
+            }
+            Work::Embeddings(req) => match adapter.embeddings_request(req, target) {
+                Some(upstream_req) => {
+                    let upstream_req = ready(upstream_req).await?;
+                    embeddings_answer::call(app, upstream_req, req, facts).await
+                }
+                // check-config refuses such offers; a retryable failure moves on regardless.
+                None => Err(AttemptError::Protocol(
+                    "this provider kind has no embeddings API",
+                )),
+            },
+            Work::Messages(req, chat) => {
+                let native = match adapter.answers_in() {
+                    Dialect::AnthropicMessages => adapter.messages_request(req, target),
+                    _ => None,
+                };
+                let upstream_req = match (native, chat) {
+                    (Some(native), _) => native,
+                    (None, Some(chat)) => adapter.build_request(chat, target),
+                    (None, None) => {
+                        return Err(AttemptError::Protocol(
+                            "the Messages request has no chat translation",
+                        ))
+                    }
+                };
+                let upstream_req = ready(upstream_req).await?;
+                if req.is_streaming {
+                    open_stream(app, adapter, upstream_req, ClientDialect::Messages, facts).await
+                } else {
+                    messages_answer::call(app, adapter, upstream_req, facts).await
+                }
+            }
+            Work::Responses(req, chat) => {
+                // Native whenever the upstream serves the Responses API: nothing is lost
+                // in translation, and what only it can honour reaches it.
+                match (adapter.responses_request(req, target), chat) {
+                    (Some(upstream_req), _) if req.is_streaming => {
+                        let upstream_req = ready(upstream_req).await?;
+                        let client = ClientDialect::ResponsesNative;
+                        open_stream(app, adapter, upstream_req, client, facts).await
+                    }
+                    (Some(upstream_req), _) => {
+                        let upstream_req = ready(upstream_req).await?;
+                        responses_answer::native(app, upstream_req, facts).await
+                    }
+                    (None, Some(chat)) => {
+                        let upstream_req = ready(adapter.build_request(chat, target)).await?;
+                        if req.is_streaming {
+                            let client = ClientDialect::Responses(req);
+                            open_stream(app, adapter, upstream_req, client, facts).await
+                        } else {
+                            responses_answer::call(app, adapter, upstream_req, req, facts).await
+                        }
+                    }
+                    (None, None) => Err(AttemptError::Protocol(
+                        "the Responses request has no chat translation",
+                    )),
+                }
+            }
+        }
+    }
+    .await;
     match result {
         Ok(resp) => {
             app.router
@@ -292,6 +311,10 @@ fn client_error(provider_id: &str, e: AttemptError) -> GatewayError {
         AttemptError::Redirect(status) => GatewayError::new(
             ErrorCode::UpstreamError,
             format!("provider {provider_id} answered with a redirect (HTTP {status}), which tollgate never follows; the operator must check that provider's base_url"),
+        ),
+        AttemptError::Credentials(why) => GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!("tollgate could not authorize its request to provider {provider_id} ({why}); the operator must check that provider's credentials"),
         ),
         AttemptError::Protocol(what) => {
             GatewayError::new(ErrorCode::UpstreamError, format!("provider {provider_id}: {what}; retry later"))

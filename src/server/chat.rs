@@ -83,12 +83,16 @@ async fn serve(
         prompt_tokens: prompt_estimate(req.messages_json().get()),
         max_output: req.max_output_tokens(),
     };
-    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| match app
-        .adapter(provider)
-    {
-        Some(adapter) => adapter.cannot_serve(&req),
-        None => Some(Unsupported::unregistered()),
-    })?;
+    let allowed =
+        pipeline::servable(
+            app,
+            model,
+            &recorded.decision.allowed,
+            |provider, up| match app.adapter(provider, up) {
+                Some(adapter) => adapter.cannot_serve(&req),
+                None => Some(Unsupported::unregistered()),
+            },
+        )?;
     let decided = pipeline::Decided {
         key_index,
         model: (model_index, model),

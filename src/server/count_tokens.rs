@@ -21,7 +21,7 @@ use crate::config::ModelKind;
 use crate::ledger::{Outcome, UsageSource};
 use crate::metering::facts::{self, RequestFacts, ServedBy};
 use crate::metering::finalize::Ending;
-use crate::providers::{anthropic, Dialect, Target};
+use crate::providers::Target;
 use crate::tokens::estimate::TokenizerKind;
 use crate::tokens::Usage;
 
@@ -61,18 +61,25 @@ async fn serve(
             price_key: offer.price.clone(),
             tokenizer: TokenizerKind::for_model(&offer.upstream_model),
         });
-        if app.adapter(provider).map(|a| a.answers_in()) != Some(Dialect::AnthropicMessages) {
-            fallback.get_or_insert_with(|| facts.served.clone());
-            continue;
-        }
         let target = Target {
             provider,
             upstream_model: &offer.upstream_model,
         };
-        let counted = app
-            .upstream
-            .call(anthropic::count_tokens_request(&req, target))
+        let Some(mut count_req) = app
+            .adapter(provider, &offer.upstream_model)
+            .and_then(|a| a.count_tokens_request(&req, target))
+        else {
+            fallback.get_or_insert_with(|| facts.served.clone());
+            continue;
+        };
+        let authorized = app
+            .credentials
+            .authorize(offer.provider, provider, &mut count_req)
             .await;
+        let counted = match authorized {
+            Ok(()) => app.upstream.call(count_req).await,
+            Err(why) => Err(crate::upstream::AttemptError::Credentials(why)),
+        };
         let tokens = counted.ok().and_then(|bytes| {
             let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
             v.get("input_tokens")?.as_u64()

@@ -53,8 +53,7 @@ async fn serve(
     // it is their request, and the prompt tollgate counts when such an upstream reports
     // no usage. A model served by Anthropic alone never pays for it.
     let speaks_chat = recorded.decision.allowed.iter().any(|offer| {
-        pipeline::provider_of(app, model, *offer)
-            .and_then(|p| app.adapter(p))
+        pipeline::adapter_of(app, model, *offer)
             .is_some_and(|a| a.answers_in() != Dialect::AnthropicMessages)
     });
     let translated = speaks_chat.then(|| {
@@ -71,8 +70,8 @@ async fn serve(
         Some(chat) => Some(chat.clone()),
         None => Some(req.clone()),
     };
-    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        servable_by(app.adapter(provider), translated.as_ref())
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider, up| {
+        servable_by(app.adapter(provider, up), translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),

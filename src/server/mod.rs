@@ -64,15 +64,19 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// The provider kinds this gateway reaches (built-in and extensions).
     pub registry: Arc<crate::providers::Registry>,
+    /// This generation's provider credentials (Bedrock's and Vertex AI's), by provider index.
+    pub credentials: Arc<crate::providers::credentials::Credentials>,
 }
 
 impl AppState {
-    /// The adapter of a configured provider (see `providers::Registry::adapter`).
+    /// The adapter of an offer of a configured provider serving `upstream_model` (see
+    /// `providers::Registry::adapter`).
     pub fn adapter(
         &self,
         p: &crate::config::ProviderSettings,
+        upstream_model: &str,
     ) -> Option<&'static dyn crate::providers::ProviderAdapter> {
-        self.registry.adapter(p)
+        self.registry.adapter(p, upstream_model)
     }
 }
 

@@ -205,28 +205,40 @@ pub(super) fn provider_of<'a>(
     app.settings.providers.get(offer.provider)
 }
 
+/// The adapter serving `model`'s offer `offer`.
+pub(super) fn adapter_of(
+    app: &AppState,
+    model: &ModelSettings,
+    offer: usize,
+) -> Option<&'static dyn crate::providers::ProviderAdapter> {
+    let upstream_model = &model.offers.get(offer)?.upstream_model;
+    app.adapter(provider_of(app, model, offer)?, upstream_model)
+}
+
 /// The allowed offers whose upstream can honour the request (`cannot` says what a
-/// provider cannot). When none can, the request asks for something no allowed
-/// offer has: a 400 naming the field.
+/// provider cannot, serving the offer's upstream model). When none can, the request
+/// asks for something no allowed offer has: a 400 naming the field.
 pub(super) fn servable(
     app: &AppState,
     model: &ModelSettings,
     allowed: &[usize],
-    cannot: impl Fn(&ProviderSettings) -> Option<Unsupported>,
+    cannot: impl Fn(&ProviderSettings, &str) -> Option<Unsupported>,
 ) -> Result<Vec<usize>, GatewayError> {
     let mut refusal = None;
+    let cannot_serve = |offer: usize| {
+        let upstream_model = &model.offers.get(offer)?.upstream_model;
+        cannot(provider_of(app, model, offer)?, upstream_model)
+    };
     let servable: Vec<usize> = allowed
         .iter()
         .copied()
-        .filter(
-            |offer| match provider_of(app, model, *offer).and_then(&cannot) {
-                Some(unsupported) => {
-                    refusal.get_or_insert(unsupported);
-                    false
-                }
-                None => true,
-            },
-        )
+        .filter(|offer| match cannot_serve(*offer) {
+            Some(unsupported) => {
+                refusal.get_or_insert(unsupported);
+                false
+            }
+            None => true,
+        })
         .collect();
     match refusal {
         Some(u) if servable.is_empty() => Err(u.for_model(&model.name)),

@@ -18,6 +18,7 @@ use crate::metering::stream::openai_chat::OpenAiChatRelay;
 use crate::metering::stream::responses::ResponsesRelay;
 use crate::metering::stream::translate::Translate;
 use crate::metering::stream::{MeteredBody, StreamSetup, TapSetup};
+use crate::providers::stream::NamingModel;
 use crate::providers::{Dialect, ProviderAdapter};
 use crate::upstream::AttemptError;
 
@@ -47,11 +48,12 @@ pub(super) async fn open_stream(
 ) -> Result<Response, AttemptError> {
     let upstream_started = tokio::time::Instant::now();
     let opened = app.upstream.open_stream(upstream_req).await?;
-    let is_sse = opened
+    let framing = adapter.framing();
+    let is_stream = opened
         .content_type
         .as_deref()
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if !is_sse {
+        .is_some_and(|ct| ct.starts_with(framing.content_type()));
+    if !is_stream {
         return Err(AttemptError::Protocol(
             "the upstream did not answer with an event stream",
         ));
@@ -64,10 +66,17 @@ pub(super) async fn open_stream(
             ttfb: facts.started.elapsed(),
             upstream_started,
         },
+        framing,
         idle_timeout: app.settings.idle_timeout,
         shutdown: app.shutdown.cut_token(),
     };
     let (first, rest) = (opened.first_chunk, opened.rest);
+    // The upstream's decoder, naming the served model when its stream does not.
+    let decoder = || {
+        let served = facts.served.as_ref();
+        let model = served.map(|s| s.upstream_model.clone()).unwrap_or_default();
+        NamingModel::wrap(adapter.stream_decoder(), model)
+    };
     let body = match (client, adapter.answers_in()) {
         // The same dialect on both sides: relayed byte for byte.
         (ClientDialect::ResponsesNative, _) => {
@@ -83,16 +92,16 @@ pub(super) async fn open_stream(
         // Different dialects: decoded into neutral events and encoded again.
         (ClientDialect::Chat { wants_usage_chunk }, _) => {
             let encoder = ChatEncoder::new(wants_usage_chunk, facts.created_at.timestamp());
-            let relay = Translate::new(adapter.stream_decoder(), encoder);
+            let relay = Translate::new(decoder(), encoder);
             Body::new(MeteredBody::new(first, rest, setup, relay))
         }
         (ClientDialect::Messages, _) => {
-            let relay = Translate::new(adapter.stream_decoder(), MessagesEncoder::new());
+            let relay = Translate::new(decoder(), MessagesEncoder::new());
             Body::new(MeteredBody::new(first, rest, setup, relay))
         }
         (ClientDialect::Responses(req), _) => {
             let encoder = ResponsesEncoder::new(req.echo(), facts.created_at.timestamp());
-            let relay = Translate::new(adapter.stream_decoder(), encoder);
+            let relay = Translate::new(decoder(), encoder);
             Body::new(MeteredBody::new(first, rest, setup, relay))
         }
     };

@@ -56,9 +56,7 @@ async fn serve(
     // their request, and the prompt tollgate counts when such an upstream reports no
     // usage.
     let needs_chat = recorded.decision.allowed.iter().any(|offer| {
-        pipeline::provider_of(app, model, *offer)
-            .and_then(|p| app.adapter(p))
-            .is_some_and(|a| !a.serves_responses())
+        pipeline::adapter_of(app, model, *offer).is_some_and(|a| !a.serves_responses())
     });
     let translated = needs_chat.then(|| {
         to_chat::chat_body(&req).and_then(|bytes| {
@@ -74,8 +72,8 @@ async fn serve(
         Some(chat) => Some(chat.clone()),
         None => Some(req.clone()),
     };
-    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider| {
-        servable_by(app.adapter(provider), translated.as_ref())
+    let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider, up| {
+        servable_by(app.adapter(provider, up), translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),

@@ -25,8 +25,9 @@ use serde_json::{json, Value};
 
 use super::fixture;
 
-/// The API key the fake Gemini API accepts.
-pub const GEMINI_KEY: &str = "gemini-test-key";
+/// The API key the fake Gemini API accepts: what the gateway harness resolves
+/// `api_key = "env:GEMINI_KEY"` to.
+pub const GEMINI_KEY: &str = "secret-GEMINI_KEY";
 /// The project and location the fake Vertex AI serves.
 pub const PROJECT: &str = "tollgate-test";
 pub const LOCATION: &str = "europe-west4";

@@ -6,6 +6,8 @@
 //! - this file: the body's loop, the idle timeout, the cut at the shutdown deadline,
 //!   and ending exactly once (at the end, on an upstream failure, or on `Drop` when the
 //!   client goes away);
+//! - [`Framer`]: the upstream's framing (SSE, or Bedrock's binary eventstream) split
+//!   into events, chosen by the adapter (`ProviderAdapter::framing`);
 //! - [`tap`]: metering over neutral events, the one settle/price, the one record;
 //! - [`openai_chat`], [`anthropic`], [`responses`]: a stream relayed to a client of
 //!   the upstream's own dialect (chat completions, Messages, Responses);
@@ -34,7 +36,9 @@ use http_body::{Body, Frame};
 
 use crate::api::error::{ErrorCode, GatewayError};
 use crate::ledger::Outcome;
+use crate::providers::bedrock::eventstream::EventStreamFramer;
 use crate::providers::sse::{self, SseEvent, SseFrame, SseParser};
+use crate::providers::Framing;
 use crate::upstream::ByteStream;
 pub use tap::{Metered, Tap, TapSetup};
 
@@ -59,9 +63,49 @@ pub trait Relay: Send + Unpin + 'static {
     fn error_event(&self, error: &GatewayError, request_id: &str, out: &mut BytesMut);
 }
 
+/// Splits the upstream's bytes into events: SSE as it is, or AWS eventstream messages
+/// named as SSE events (so every relay and decoder reads one shape).
+#[derive(Debug)]
+pub enum Framer {
+    Sse(SseParser),
+    EventStream(EventStreamFramer),
+}
+
+/// The framing broke: an oversized or malformed event.
+#[derive(Debug)]
+pub struct FramingError;
+
+impl Framer {
+    /// A framer for `framing`, refusing events over [`MAX_EVENT_BYTES`].
+    pub fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Sse => Framer::Sse(SseParser::new(MAX_EVENT_BYTES)),
+            Framing::AwsEventStream => Framer::EventStream(EventStreamFramer::new(MAX_EVENT_BYTES)),
+        }
+    }
+
+    /// Feed the next chunk; append the events it completes to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) -> Result<(), FramingError> {
+        match self {
+            Framer::Sse(p) => p.push(chunk, out).map_err(|_| FramingError),
+            Framer::EventStream(f) => f.push(chunk, out).map_err(|_| FramingError),
+        }
+    }
+
+    /// End of input: the last event, or an error when one was left unfinished.
+    pub fn finish(&mut self, out: &mut Vec<SseFrame>) -> Result<(), FramingError> {
+        match self {
+            Framer::Sse(p) => p.finish(out).map_err(|_| FramingError),
+            Framer::EventStream(f) => f.finish(out).map_err(|_| FramingError),
+        }
+    }
+}
+
 /// Everything the body needs besides the byte stream and the relay.
 pub struct StreamSetup {
     pub tap: TapSetup,
+    /// How the upstream frames its stream.
+    pub framing: Framing,
     pub idle_timeout: Duration,
     /// Cancelled at the shutdown deadline: the stream then ends with a final
     /// `shutting_down` error event and is recorded.
@@ -72,7 +116,7 @@ pub struct StreamSetup {
 pub struct MeteredBody<R: Relay> {
     first: Option<Bytes>,
     upstream: ByteStream,
-    parser: SseParser,
+    parser: Framer,
     frames: Vec<SseFrame>,
     relay: R,
     tap: Tap,
@@ -87,7 +131,7 @@ impl<R: Relay> MeteredBody<R> {
         Self {
             first: Some(first),
             upstream: rest,
-            parser: SseParser::new(MAX_EVENT_BYTES),
+            parser: Framer::new(setup.framing),
             frames: Vec::new(),
             relay,
             tap: Tap::new(setup.tap),

@@ -27,8 +27,9 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub struct Anthropic;
 
 impl Anthropic {
-    /// The Messages body for a chat request, or what in it cannot be translated.
-    fn body(req: &ChatRequest, upstream_model: &str) -> Result<Vec<u8>, Unsupported> {
+    /// The Messages body for a chat request, or what in it cannot be translated (also
+    /// Claude's body on Vertex AI, `vertex::VertexClaude`).
+    pub(crate) fn body(req: &ChatRequest, upstream_model: &str) -> Result<Vec<u8>, Unsupported> {
         let messages: Value =
             serde_json::from_str(req.messages_json().get()).map_err(|_| Unsupported {
                 param: "messages".into(),
@@ -101,6 +102,22 @@ impl ProviderAdapter for Anthropic {
 
     fn answers_in(&self) -> Dialect {
         Dialect::AnthropicMessages
+    }
+
+    fn messages_request(
+        &self,
+        req: &MessagesRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        Some(native_request(req, target))
+    }
+
+    fn count_tokens_request(
+        &self,
+        req: &MessagesRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        Some(count_tokens_request(req, target))
     }
 
     fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {

@@ -3,9 +3,10 @@
 //! both speak `generateContent` / `streamGenerateContent`. This module holds the pure
 //! pieces: the request ([`request`]), the URLs ([`url`]), the answer ([`answer`]), the
 //! usage ([`usage`]) and the stream ([`stream`]) translations, and the credentials
-//! ([`auth`], the only part that does I/O, through `gcp_auth`). The adapter that wires
-//! them to a configured provider lives with the provider kinds, not here.
+//! ([`auth`], the only part that does I/O, through `gcp_auth`). [`Gemini`] is the
+//! `gemini` kind's adapter; Vertex AI's are in `providers::vertex`.
 
+mod adapter;
 pub mod answer;
 pub mod auth;
 pub mod request;
@@ -13,3 +14,5 @@ mod request_messages;
 pub mod stream;
 pub mod url;
 pub mod usage;
+
+pub use adapter::{generate_content_request, Gemini};

@@ -1,0 +1,66 @@
+//! The `bedrock` kind: the pieces of this module joined into a [`ProviderAdapter`].
+//! The request goes to Converse or ConverseStream (by `stream`) with the Converse body;
+//! it leaves here unauthorized, since credentials are resolved per request by the
+//! server (`ProviderAuth`), which signs the finished request (SigV4 covers the body
+//! and headers, so nothing may change after it).
+
+use axum::http::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use super::{answer, request, stream, usage};
+use crate::api::error::Unsupported;
+use crate::api::openai::ChatRequest;
+use crate::providers::{ChatAnswer, Dialect, Framing, ProviderAdapter, Target, UpstreamRequest};
+use crate::tokens::Usage;
+
+/// The `bedrock` kind.
+pub struct Bedrock;
+
+impl ProviderAdapter for Bedrock {
+    fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
+        // Checked before routing (`cannot_serve`): an offer that cannot translate the
+        // request is never tried, so the fallback body is never sent.
+        let body = request::converse_body(req).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let accept = if req.is_streaming {
+            Framing::AwsEventStream.content_type()
+        } else {
+            "application/json"
+        };
+        headers.insert("accept", HeaderValue::from_static(accept));
+        UpstreamRequest {
+            url: request::converse_url(
+                &target.provider.base_url,
+                target.upstream_model,
+                req.is_streaming,
+            ),
+            headers,
+            body,
+        }
+    }
+
+    fn usage_from_wire(&self, usage: &Value) -> Usage {
+        usage::bedrock_usage(usage)
+    }
+
+    fn answers_in(&self) -> Dialect {
+        Dialect::Other
+    }
+
+    fn stream_decoder(&self) -> Box<dyn crate::providers::stream::StreamDecoder> {
+        Box::new(stream::ConverseStreamDecoder::default())
+    }
+
+    fn framing(&self) -> Framing {
+        Framing::AwsEventStream
+    }
+
+    fn chat_answer(&self, body: &[u8], created: i64) -> Option<ChatAnswer> {
+        answer::to_chat_completion(body, created)
+    }
+
+    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
+        request::converse_body(req).err()
+    }
+}
