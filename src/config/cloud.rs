@@ -11,8 +11,6 @@ use super::residency::Scope;
 use super::secret::{self, Secret};
 use super::validate::{OfferSettings, ProviderKind, ProviderSettings};
 use super::RawProvider;
-use crate::providers::bedrock::request::default_base_url as bedrock_base_url;
-use crate::providers::gemini::url::{vertex_base_url, GEMINI_BASE_URL};
 
 /// A cloud provider's settings besides `base_url` and `api_key`; all `None` for the
 /// other kinds.
@@ -49,6 +47,33 @@ pub fn key_rule(kind: &ProviderKind) -> KeyRule {
 }
 
 /// The base URL of a provider that configures none, when its kind has one.
+/// The Gemini API's default base (`generativelanguage`, authenticated by API key).
+pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// Bedrock Runtime's endpoint in `region`: where requests go and the region signed
+/// into them.
+pub fn bedrock_base_url(region: &str) -> String {
+    format!("https://bedrock-runtime.{region}.amazonaws.com")
+}
+
+/// Vertex AI's service base for `location`:
+/// - a region (`europe-west4`, `us-central1`): `https://{region}-aiplatform.googleapis.com`;
+/// - `global`: `https://aiplatform.googleapis.com` ("exclude the location from the
+///   endpoint name", cloud.google.com/vertex-ai/generative-ai/docs/learn/locations
+///   #use_the_global_endpoint); no residency: Google may process anywhere;
+/// - the multi-regions `eu` and `us`: the jurisdictional endpoints
+///   `https://aiplatform.{eu,us}.rep.googleapis.com`, whose ML processing stays in the
+///   EU or the US (same page, "Multi-region endpoints", and .../learn/data-residency;
+///   Anthropic's "Claude on Vertex AI" page names the same hosts). Only the host
+///   differs: the path still says `locations/eu`.
+pub fn vertex_base_url(location: &str) -> String {
+    match location {
+        "global" => "https://aiplatform.googleapis.com".to_owned(),
+        "eu" | "us" => format!("https://aiplatform.{location}.rep.googleapis.com"),
+        region => format!("https://{region}-aiplatform.googleapis.com"),
+    }
+}
+
 pub fn default_base_url(kind: &ProviderKind, cloud: &CloudSettings) -> Option<String> {
     match kind {
         ProviderKind::Bedrock => cloud.aws_region.as_deref().map(bedrock_base_url),

@@ -51,10 +51,7 @@ const TRANSLATED: [&str; 13] = [
     "n",
 ];
 
-/// Bedrock Runtime's endpoint in `region` (the base of [`converse_url`]).
-pub fn default_base_url(region: &str) -> String {
-    format!("https://bedrock-runtime.{region}.amazonaws.com")
-}
+pub use crate::config::cloud::bedrock_base_url as default_base_url;
 
 /// What a path label keeps unencoded: RFC 3986's unreserved characters, as AWS's SDKs
 /// encode a `{modelId}` label (an ARN's `:` and `/`, a profile's `:0`, all encoded).

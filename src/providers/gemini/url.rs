@@ -2,8 +2,7 @@
 //! the base (the configured `base_url`, or the default for the location) and this
 //! module adds the documented paths. `base_url` is taken without a trailing slash.
 
-/// The Gemini API's default base (`generativelanguage`, authenticated by API key).
-pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+pub use crate::config::cloud::{vertex_base_url, GEMINI_BASE_URL};
 
 /// The Gemini API's `generateContent` URL for `model`, or its SSE stream
 /// (`streamGenerateContent?alt=sse`: without `alt=sse` the stream is one JSON array).
@@ -16,24 +15,6 @@ pub fn gemini_url(base_url: &str, model: &str, stream: bool) -> String {
         "generateContent"
     };
     format!("{base_url}/v1beta/models/{model}:{method}")
-}
-
-/// Vertex AI's service base for `location`:
-/// - a region (`europe-west4`, `us-central1`): `https://{region}-aiplatform.googleapis.com`;
-/// - `global`: `https://aiplatform.googleapis.com` ("exclude the location from the
-///   endpoint name", cloud.google.com/vertex-ai/generative-ai/docs/learn/locations
-///   #use_the_global_endpoint); no residency: Google may process anywhere;
-/// - the multi-regions `eu` and `us`: the jurisdictional endpoints
-///   `https://aiplatform.{eu,us}.rep.googleapis.com`, whose ML processing stays in the
-///   EU or the US (same page, "Multi-region endpoints", and .../learn/data-residency;
-///   Anthropic's "Claude on Vertex AI" page names the same hosts). Only the host
-///   differs: the path still says `locations/eu`.
-pub fn vertex_base_url(location: &str) -> String {
-    match location {
-        "global" => "https://aiplatform.googleapis.com".to_owned(),
-        "eu" | "us" => format!("https://aiplatform.{location}.rep.googleapis.com"),
-        region => format!("https://{region}-aiplatform.googleapis.com"),
-    }
 }
 
 /// A Vertex publisher model's method URL:
