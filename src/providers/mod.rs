@@ -10,6 +10,7 @@ pub mod anthropic;
 pub mod azure_ai_inference;
 pub mod azure_openai;
 pub mod bedrock;
+pub mod chat_content;
 pub mod cloud_errors;
 pub mod credentials;
 pub mod deepseek;

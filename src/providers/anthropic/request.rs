@@ -17,6 +17,7 @@
 use serde_json::{json, Map, Value};
 
 pub use crate::api::error::Unsupported;
+use crate::providers::chat_content::plain_text;
 
 /// `max_tokens` when the client set no output limit (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -180,26 +181,6 @@ fn turns(messages: &Value) -> Result<(Vec<String>, Vec<Value>), Unsupported> {
         }
     }
     Ok((system, out))
-}
-
-/// Text content: a string, or text parts joined.
-fn plain_text(content: &Value, at: &str) -> Result<String, Unsupported> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, p)| match p.get("type").and_then(Value::as_str) {
-                Some("text") => Ok(p.get("text").and_then(Value::as_str).unwrap_or_default()),
-                _ => Err(unsupported(
-                    format!("{at}[{j}].type"),
-                    "only text parts are allowed here",
-                )),
-            })
-            .collect::<Result<Vec<&str>, _>>()
-            .map(|t| t.join("\n")),
-        _ => Err(unsupported(at, "must be text")),
-    }
 }
 
 /// User or assistant content as Messages content blocks.

@@ -27,6 +27,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
 use crate::api::openai::ChatRequest;
+use crate::providers::chat_content::{base64_data_url, plain_text};
 
 pub use crate::api::error::Unsupported;
 
@@ -234,26 +235,6 @@ fn turns(messages: &Value) -> Result<(Vec<Value>, Vec<Value>), Unsupported> {
     Ok((system, turns))
 }
 
-/// Text content: a string, or text parts joined.
-fn plain_text(content: &Value, at: &str) -> Result<String, Unsupported> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, p)| match p.get("type").and_then(Value::as_str) {
-                Some("text") => Ok(p.get("text").and_then(Value::as_str).unwrap_or_default()),
-                _ => Err(unsupported(
-                    format!("{at}[{j}].type"),
-                    "only text parts are allowed here",
-                )),
-            })
-            .collect::<Result<Vec<&str>, _>>()
-            .map(|t| t.join("\n")),
-        _ => Err(unsupported(at, "must be text")),
-    }
-}
-
 /// User or assistant content as Converse content blocks.
 fn blocks(content: &Value, at: &str) -> Result<Vec<Value>, Unsupported> {
     match content {
@@ -281,15 +262,12 @@ fn image(part: &Value, at: &str) -> Result<Value, Unsupported> {
         .pointer("/image_url/url")
         .and_then(Value::as_str)
         .ok_or_else(|| unsupported(format!("{at}.url"), "required"))?;
-    let Some(data_url) = url.strip_prefix("data:") else {
+    let Some((media_type, data)) = base64_data_url(url) else {
         return Err(unsupported(
             format!("{at}.url"),
             "Bedrock takes images inline only: send a base64 data: URL",
         ));
     };
-    let (media_type, data) = data_url
-        .split_once(";base64,")
-        .ok_or_else(|| unsupported(format!("{at}.url"), "a data URL must be base64"))?;
     let format = match media_type {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",

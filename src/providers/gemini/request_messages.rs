@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::request::Unsupported;
+use crate::providers::chat_content::{base64_data_url, plain_text};
 
 fn unsupported(param: impl Into<String>, why: impl Into<String>) -> Unsupported {
     Unsupported::new(param, why)
@@ -76,26 +77,6 @@ fn is_function_responses(turn: &Value) -> bool {
         .is_some_and(|p| p.iter().all(|p| p.get("functionResponse").is_some()))
 }
 
-/// Text content: a string, or text parts joined.
-fn plain_text(content: &Value, at: &str) -> Result<String, Unsupported> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, p)| match p.get("type").and_then(Value::as_str) {
-                Some("text") => Ok(p.get("text").and_then(Value::as_str).unwrap_or_default()),
-                _ => Err(unsupported(
-                    format!("{at}[{j}].type"),
-                    "only text parts are allowed here",
-                )),
-            })
-            .collect::<Result<Vec<&str>, _>>()
-            .map(|t| t.join("\n")),
-        _ => Err(unsupported(at, "must be text")),
-    }
-}
-
 /// User or assistant content as Gemini parts.
 fn parts(content: &Value, at: &str) -> Result<Vec<Value>, Unsupported> {
     match content {
@@ -122,10 +103,7 @@ fn image(part: &Value, at: &str) -> Result<Value, Unsupported> {
         .pointer("/image_url/url")
         .and_then(Value::as_str)
         .ok_or_else(|| unsupported(at, "required"))?;
-    let Some((mime_type, data)) = url
-        .strip_prefix("data:")
-        .and_then(|d| d.split_once(";base64,"))
-    else {
+    let Some((mime_type, data)) = base64_data_url(url) else {
         return Err(unsupported(
             at,
             "Gemini takes images inline: send a base64 data: URL",
