@@ -44,7 +44,7 @@ fn request(fake: &FakeBedrock, stream: bool) -> UpstreamRequest {
     UpstreamRequest {
         url: converse_url(&fake.base_url, MODEL, stream),
         headers,
-        body: converse_body(&chat).unwrap(),
+        body: converse_body(&chat, Some(MODEL)).unwrap(),
     }
 }
 

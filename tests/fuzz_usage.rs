@@ -2,8 +2,11 @@
 //! kind on arbitrary JSON, and on usage-shaped objects whose counts are huge,
 //! negative, fractional, strings or nested wrongly. Extraction never panics, and a
 //! count it returns is one the upstream sent as a non-negative integer (or, for
-//! DeepSeek's input, the exact sum of its cache hits and misses): never a wrapped
-//! sum, never a number read out of a float or a string. Bounded: 256 cases each.
+//! DeepSeek's input, the exact sum of its cache hits and misses; for Anthropic's and
+//! Bedrock's, of uncached input, cache reads and cache writes; for Gemini's, prompt
+//! plus tool-use prompt and candidates plus thoughts): never a wrapped sum, never a
+//! number read out of a float or a string. A sum that overflows is not believed.
+//! Bounded: 256 cases each.
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -32,9 +35,8 @@ fn all_kinds() -> Vec<ProviderKind> {
             | ProviderKind::OpenaiCompatible
             | ProviderKind::Anthropic
             | ProviderKind::Mock => {}
-            // Bedrock's and Gemini's usage objects have their own camelCase shapes
-            // (`inputTokens`, `promptTokenCount`), which this OpenAI-shaped property
-            // does not generate; Vertex reads Gemini's, Anthropic's or OpenAI's by model.
+            // Their own camelCase shapes, fuzzed by the properties below (Vertex with a
+            // Gemini model: its Claude and open models read Anthropic's and OpenAI's).
             ProviderKind::Bedrock | ProviderKind::Vertex | ProviderKind::Gemini => {}
             // Extensions bring their own readers; none is built in.
             ProviderKind::Extension(_) => {}
@@ -107,6 +109,17 @@ const FIELDS: &[&str] = &[
     "output_tokens",
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
+    "inputTokens",
+    "outputTokens",
+    "totalTokens",
+    "cacheReadInputTokens",
+    "cacheWriteInputTokens",
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "cachedContentTokenCount",
+    "toolUsePromptTokenCount",
+    "totalTokenCount",
 ];
 
 fn field_name() -> impl Strategy<Value = String> {
@@ -149,23 +162,99 @@ fn usage_shaped() -> impl Strategy<Value = Value> {
         )
 }
 
-/// An Anthropic usage object, every count drawn from `nasty_count`.
-fn anthropic_shaped() -> impl Strategy<Value = Value> {
-    let count = || proptest::option::of(nasty_count());
-    (count(), count(), count(), count()).prop_map(|(input, write, read, output)| {
-        let mut usage = Map::new();
-        for (k, v) in [
-            ("input_tokens", input),
-            ("cache_creation_input_tokens", write),
-            ("cache_read_input_tokens", read),
-            ("output_tokens", output),
-        ] {
-            if let Some(v) = v {
-                usage.insert(k.to_owned(), v);
-            }
-        }
+/// An object with each of `names` present or not, every count drawn from `nasty_count`.
+fn shaped<const N: usize>(names: [&'static str; N]) -> impl Strategy<Value = Value> {
+    proptest::collection::vec(proptest::option::of(nasty_count()), N).prop_map(move |counts| {
+        let usage: Map<String, Value> = names
+            .iter()
+            .zip(counts)
+            .filter_map(|(k, v)| Some(((*k).to_owned(), v?)))
+            .collect();
         Value::Object(usage)
     })
+}
+
+/// An Anthropic usage object.
+fn anthropic_shaped() -> impl Strategy<Value = Value> {
+    shaped([
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+    ])
+}
+
+/// A Bedrock `TokenUsage` object.
+fn bedrock_shaped() -> impl Strategy<Value = Value> {
+    shaped([
+        "inputTokens",
+        "outputTokens",
+        "totalTokens",
+        "cacheReadInputTokens",
+        "cacheWriteInputTokens",
+    ])
+}
+
+/// A Gemini `usageMetadata` object.
+fn gemini_shaped() -> impl Strategy<Value = Value> {
+    shaped([
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "thoughtsTokenCount",
+        "cachedContentTokenCount",
+        "toolUsePromptTokenCount",
+        "totalTokenCount",
+    ])
+}
+
+/// The checked sum of `required` and `parts`, absent parts as 0: `None` when
+/// `required` is absent or every count is, `Some(None)` when the sum overflows.
+fn sum_of(usage: &Value, required: Option<&str>, parts: &[&str]) -> Option<Option<u64>> {
+    let n = |f: &str| usage.get(f).and_then(Value::as_u64);
+    if let Some(r) = required {
+        n(r)?;
+    }
+    if parts.iter().chain(required.iter()).all(|f| n(f).is_none()) {
+        return None;
+    }
+    Some(
+        parts
+            .iter()
+            .chain(required.iter())
+            .try_fold(0_u64, |acc, f| acc.checked_add(n(f).unwrap_or(0))),
+    )
+}
+
+/// The sums a kind's reader documents, per field: (field, Some(sum) or overflow).
+fn documented_sums(kind: &ProviderKind, usage: &Value) -> Vec<(&'static str, Option<u64>)> {
+    let sums = match kind {
+        ProviderKind::Bedrock => vec![(
+            "input",
+            sum_of(
+                usage,
+                Some("inputTokens"),
+                &["cacheReadInputTokens", "cacheWriteInputTokens"],
+            ),
+        )],
+        ProviderKind::Gemini | ProviderKind::Vertex => vec![
+            (
+                "input",
+                sum_of(
+                    usage,
+                    None,
+                    &["promptTokenCount", "toolUsePromptTokenCount"],
+                ),
+            ),
+            (
+                "output",
+                sum_of(usage, None, &["candidatesTokenCount", "thoughtsTokenCount"]),
+            ),
+        ],
+        _ => vec![],
+    };
+    sums.into_iter()
+        .filter_map(|(f, s)| Some((f, s?)))
+        .collect()
 }
 
 /// Every non-negative integer anywhere in `v`.
@@ -180,7 +269,12 @@ fn integers(v: &Value, out: &mut Vec<u64>) {
 
 /// Extract with `kind` and check every count against what `usage` holds.
 fn check(kind: ProviderKind, usage: &Value) -> Result<(), TestCaseError> {
-    let Some(adapter) = adapter_for(&kind, "m") else {
+    check_model(kind, "m", usage)
+}
+
+/// [`check`] with the upstream model that chooses the reader (Vertex's).
+fn check_model(kind: ProviderKind, model: &str, usage: &Value) -> Result<(), TestCaseError> {
+    let Some(adapter) = adapter_for(&kind, model) else {
         return Err(TestCaseError::fail(format!(
             "{kind:?} has no built-in adapter"
         )));
@@ -212,15 +306,39 @@ fn check(kind: ProviderKind, usage: &Value) -> Result<(), TestCaseError> {
                 .checked_add(n("cache_creation_input_tokens").unwrap_or(0))?
                 .checked_add(n("cache_read_input_tokens").unwrap_or(0))
         };
-        let derived = name == "input"
+        let derived = (name == "input"
             && ((is_deepseek_dialect(&kind) && cached_plus_miss() == Some(count))
-                || (is_anthropic_dialect(&kind) && uncached_plus_cache() == Some(count)));
+                || (is_anthropic_dialect(&kind) && uncached_plus_cache() == Some(count))))
+            || documented_sums(&kind, usage)
+                .iter()
+                .any(|(field, sum)| *field == name && *sum == Some(count));
         prop_assert!(
             sent.contains(&count) || derived,
             "{kind:?} read {name} = {count}, which the upstream never sent: {usage}"
         );
     }
+    // A documented sum that overflows is not believed: the report is malformed or the
+    // count saturated, never a wrapped (small) number.
+    for (field, sum) in documented_sums(&kind, usage) {
+        if sum.is_none() {
+            let count = if field == "input" { u.input } else { u.output };
+            prop_assert!(
+                u.malformed || count.is_none_or(|c| c == u64::MAX),
+                "{kind:?} {field} overflows yet reads {count:?}, not malformed: {usage}"
+            );
+        }
+    }
     Ok(())
+}
+
+/// The clouds' kinds with their shapes' reader (Vertex by a Gemini model).
+fn cloud(kind: ProviderKind) -> (ProviderKind, &'static str) {
+    let model = if kind == ProviderKind::Vertex {
+        "gemini-2.5-pro"
+    } else {
+        "m"
+    };
+    (kind, model)
 }
 
 proptest! {
@@ -253,6 +371,28 @@ proptest! {
     ) {
         for kind in all_kinds().into_iter().filter(is_anthropic_dialect) {
             check(kind, &usage)?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn bedrock_usage_never_panics_nor_invents_a_count(
+        usage in prop_oneof![any_json(), bedrock_shaped()],
+    ) {
+        let (kind, model) = cloud(ProviderKind::Bedrock);
+        check_model(kind, model, &usage)?;
+    }
+
+    #[test]
+    fn gemini_and_vertex_usage_never_panics_nor_invents_a_count(
+        usage in prop_oneof![any_json(), gemini_shaped()],
+    ) {
+        for kind in [ProviderKind::Gemini, ProviderKind::Vertex] {
+            let (kind, model) = cloud(kind);
+            check_model(kind, model, &usage)?;
         }
     }
 }

@@ -308,3 +308,66 @@ async fn a_client_that_disconnects_mid_stream_yields_one_estimated_record() {
     );
     gw.stop().await;
 }
+
+/// A chat-completions stream translated for an Anthropic client is priced by the tier
+/// its chunks say served it (`service_tier` is top-level in each chunk, outside
+/// `usage`), as a relayed one is.
+#[tokio::test]
+async fn a_translated_stream_is_priced_by_the_tier_its_chunks_name() {
+    let chunk = |choices: Value, usage: Option<Value>| {
+        let mut c = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-5-2025-08-07", "service_tier": "flex", "choices": choices});
+        if let Some(u) = usage {
+            c["usage"] = u;
+        }
+        format!("data: {c}\n\n")
+    };
+    let sse = [
+        chunk(
+            json!([{"index": 0, "delta": {"role": "assistant", "content": "Hi"}}]),
+            None,
+        ),
+        chunk(
+            json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+            None,
+        ),
+        chunk(
+            json!([]),
+            Some(json!({"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30})),
+        ),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let fake = FakeUpstream::start(Reply::sse_events(&sse)).await;
+    let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2025, 10, 1, 12, 0, 0).unwrap();
+    let config = one_offer_config(
+        "openai",
+        &fake.base_url,
+        "",
+        "US",
+        "m",
+        "gpt-5",
+        Some("openai/gpt-5"),
+    );
+    let mut gw = start_gateway_at(&config, Some(at)).await;
+    let resp = Gateway::client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", KEY)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "m", "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": "Say hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = named_events(resp).await;
+    // Flex (2025-08-07): 10·0.625 + 20·5 = 106.25 per 1M tokens; the default row
+    // would charge twice that.
+    let delta = &got[got.len() - 2].1;
+    assert_eq!(delta["tollgate"]["cost_usd"], "0.00010625");
+    let rows = gw.ledger_rows().await;
+    gw.stop().await;
+    let row = rows.last().unwrap();
+    assert_eq!(row["cost_usd"], "0.00010625");
+    assert_eq!(row["price_id"], "openai/gpt-5/flex/2025-08-07");
+}

@@ -21,6 +21,7 @@ pub mod mock;
 mod mock_adapter;
 pub mod openai;
 pub mod openai_compatible;
+pub mod reasoning;
 pub mod sse;
 pub mod stream;
 pub mod vertex;

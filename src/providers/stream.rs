@@ -9,6 +9,7 @@
 use serde_json::Value;
 
 use super::sse::SseEvent;
+use crate::tokens::ServiceTier;
 
 /// One step of an answer, in no dialect's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,10 @@ pub enum StreamEvent {
     /// The upstream's usage object as sent; the adapter that answered reads it
     /// (`ProviderAdapter::usage_from_wire`), so provider-specific counts are kept.
     Usage(Value),
+    /// The processing tier the upstream says served the answer (OpenAI's top-level
+    /// `service_tier`, outside `usage`): it chooses the price row, so the meter must
+    /// see it even though no client dialect's encoder writes it.
+    ServiceTier(ServiceTier),
     /// Why the answer stopped.
     Finish(FinishReason),
     /// An error the upstream reported inside its stream.
@@ -119,6 +124,8 @@ impl StreamDecoder for NamingModel {
 #[derive(Debug, Default)]
 pub struct ChatChunkDecoder {
     started: bool,
+    /// The tier last told: every chunk names it, the meter needs it once.
+    tier: Option<ServiceTier>,
 }
 
 impl StreamDecoder for ChatChunkDecoder {
@@ -146,6 +153,11 @@ impl StreamDecoder for ChatChunkDecoder {
                 message: text("message"),
             });
             return;
+        }
+        let tier = ServiceTier::from_wire(chunk.service_tier.as_ref());
+        if tier.is_some() && tier != self.tier {
+            self.tier = tier;
+            out.extend(tier.map(StreamEvent::ServiceTier));
         }
         let choices = chunk.choices.unwrap_or_default();
         let usage = chunk.usage.filter(Value::is_object);
@@ -218,6 +230,8 @@ mod chunk {
         pub choices: Option<Vec<Choice>>,
         #[serde(default)]
         pub usage: Option<Value>,
+        #[serde(default)]
+        pub service_tier: Option<Value>,
         #[serde(default)]
         pub error: Option<Value>,
     }
@@ -306,6 +320,37 @@ mod tests {
                 StreamEvent::Usage(serde_json::json!({"prompt_tokens": 3})),
             ]
         );
+    }
+
+    #[test]
+    fn the_served_tier_is_told_once_and_again_only_when_it_changes() {
+        let mut d = ChatChunkDecoder::default();
+        let mut out = Vec::new();
+        for data in [
+            r#"{"id":"c","model":"m","service_tier":"flex","choices":[{"delta":{"content":"a"}}]}"#,
+            r#"{"id":"c","model":"m","service_tier":"flex","choices":[{"delta":{"content":"b"}}]}"#,
+            r#"{"id":"c","model":"m","service_tier":"nonsense","choices":[],"usage":{"prompt_tokens":1}}"#,
+            r#"{"id":"c","model":"m","service_tier":"priority","choices":[]}"#,
+        ] {
+            let ev = SseEvent {
+                event: None,
+                data: data.into(),
+                id: None,
+            };
+            d.decode(&ev, &mut out);
+        }
+        let tiers: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ServiceTier(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tiers, [ServiceTier::Flex, ServiceTier::Priority]);
+        // A chunk naming no tier tells none.
+        assert!(!decode(r#"{"choices":[{"delta":{"content":"x"}}]}"#)
+            .iter()
+            .any(|e| matches!(e, StreamEvent::ServiceTier(_))));
     }
 
     #[test]

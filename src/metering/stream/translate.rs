@@ -12,6 +12,7 @@ use super::{Metered, Relay, Tap};
 use crate::api::error::GatewayError;
 use crate::providers::sse::SseEvent;
 use crate::providers::stream::{StreamDecoder, StreamEvent};
+use crate::tokens::Usage;
 
 /// A decoder and an encoder joined; see the module docs.
 pub struct Translate<E: Encoder> {
@@ -53,6 +54,12 @@ fn meter(event: &StreamEvent, tap: &mut Tap) {
                 tap.observe(Metered::Usage(adapter.usage_from_wire(wire)));
             }
         }
+        // A report of the tier alone: merged, it prices the counts reported before or
+        // after it, and counts nothing itself (`Usage::is_empty`).
+        StreamEvent::ServiceTier(tier) => tap.observe(Metered::Usage(Usage {
+            service_tier: Some(*tier),
+            ..Usage::default()
+        })),
         _ => {}
     }
 }
@@ -69,7 +76,8 @@ impl<E: Encoder> Relay for Translate<E> {
             meter(&event, tap);
             match event {
                 StreamEvent::End => self.finish(tap, out),
-                StreamEvent::Usage(_) => {}
+                // For the meter only: no client dialect's stream carries them here.
+                StreamEvent::Usage(_) | StreamEvent::ServiceTier(_) => {}
                 event => self.encoder.event(event, tap, out),
             }
         }

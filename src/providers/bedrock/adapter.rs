@@ -20,7 +20,7 @@ impl ProviderAdapter for Bedrock {
     fn build_request(&self, req: &ChatRequest, target: Target<'_>) -> UpstreamRequest {
         // Checked before routing (`cannot_serve`): an offer that cannot translate the
         // request is never tried, so the fallback body is never sent.
-        let body = request::converse_body(req).unwrap_or_default();
+        let body = request::converse_body(req, Some(target.upstream_model)).unwrap_or_default();
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         let accept = if req.is_streaming {
@@ -61,6 +61,8 @@ impl ProviderAdapter for Bedrock {
     }
 
     fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
-        request::converse_body(req).err()
+        // Not told the model: its family's reasoning switch is checked when the
+        // request is built.
+        request::converse_body(req, None).err()
     }
 }

@@ -16,18 +16,26 @@
 //! - function `tools` → `toolConfig.tools[].toolSpec` with `inputSchema.json`,
 //!   `tool_choice` `auto`/`required`/a named function → `auto`/`any`/`tool`;
 //! - refused: `tool_choice: "none"` and `parallel_tool_calls: false` (Converse has no
-//!   switch for either), `n` other than 1, `reasoning_effort` (Bedrock's reasoning
-//!   switch lives in `additionalModelRequestFields` and differs per model family —
-//!   Claude's `thinking` budget, Nova's `reasoningConfig` — so it cannot be set
-//!   without knowing the model), and every field with no Converse equivalent
-//!   (`logprobs`, `response_format`, `seed`, penalties, …).
+//!   switch for either), `n` other than 1, and every field with no Converse equivalent
+//!   (`logprobs`, `response_format`, `seed`, penalties, …);
+//! - `reasoning_effort`: Bedrock's reasoning switch lives in
+//!   `additionalModelRequestFields` and differs per model family, so it is read by the
+//!   model id. For Claude (`anthropic.claude` in the id, a profile's `us.` prefix
+//!   included) it becomes `thinking: {type: enabled, budget_tokens}` with the budget of
+//!   [`thinking_budget`] (docs.aws.amazon.com/bedrock/latest/userguide/
+//!   claude-messages-extended-thinking.html); Claude takes a budget only below
+//!   `maxTokens`, so a smaller `max_tokens` is refused and an absent one becomes the
+//!   budget plus Anthropic's default answer allowance. Other families (Nova's
+//!   `reasoningConfig`, …) are refused by name.
 
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
 use crate::api::openai::ChatRequest;
+use crate::providers::anthropic::request::DEFAULT_MAX_TOKENS;
 use crate::providers::chat_content::{base64_data_url, plain_text};
+use crate::providers::reasoning::thinking_budget;
 
 pub use crate::api::error::Unsupported;
 
@@ -77,25 +85,69 @@ pub fn converse_url(base_url: &str, model_id: &str, stream: bool) -> String {
     )
 }
 
-/// The Converse body for a chat request, or what in it cannot be translated.
-pub fn converse_body(req: &ChatRequest) -> Result<Bytes, Unsupported> {
+/// The Converse body for a chat request to `model_id` (the upstream model, an
+/// inference profile or an ARN: its family decides what `reasoning_effort` becomes), or
+/// what in it cannot be translated. `None` when the model is not known yet (the check
+/// before routing, `ProviderAdapter::cannot_serve`, is not told it): everything but
+/// the family is checked.
+pub fn converse_body(req: &ChatRequest, model_id: Option<&str>) -> Result<Bytes, Unsupported> {
     let messages: Value = serde_json::from_str(req.messages_json().get())
         .map_err(|_| unsupported("messages", "must be an array of messages"))?;
-    let body = body(&req.body, &messages)?;
+    let mut fields = req.body.clone();
+    let effort = fields.remove("reasoning_effort").filter(|v| !v.is_null());
+    let mut body = body(&fields, &messages)?;
+    if let Some(effort) = effort {
+        reasoning(&effort, model_id, &mut body)?;
+    }
     serde_json::to_vec(&body)
         .map(Bytes::from)
         .map_err(|e| unsupported("messages", e.to_string()))
 }
 
+/// `reasoning_effort` for `model_id`'s family, into the finished `body`; see the
+/// module docs.
+fn reasoning(effort: &Value, model_id: Option<&str>, body: &mut Value) -> Result<(), Unsupported> {
+    if model_id.is_some_and(|id| !id.contains("anthropic.claude")) {
+        return Err(unsupported(
+            "reasoning_effort",
+            "Bedrock sets reasoning per model family (additionalModelRequestFields); tollgate maps it for Claude models only",
+        ));
+    }
+    let Some(budget) = thinking_budget(effort)? else {
+        return Ok(()); // `none`: Claude thinks only when asked to.
+    };
+    let inference = body
+        .as_object_mut()
+        .and_then(|b| {
+            b.entry("inferenceConfig")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+        })
+        .ok_or_else(|| unsupported("reasoning_effort", "no inference config"))?;
+    match inference.get("maxTokens").and_then(Value::as_u64) {
+        Some(max) if max <= budget => {
+            return Err(unsupported(
+                "max_tokens",
+                format!("must exceed the reasoning_effort's thinking budget of {budget} tokens (Claude's thinking counts against it)"),
+            ))
+        }
+        Some(_) => {}
+        None => {
+            inference.insert("maxTokens".into(), (budget + DEFAULT_MAX_TOKENS).into());
+        }
+    }
+    body["additionalModelRequestFields"] =
+        json!({"thinking": {"type": "enabled", "budget_tokens": budget}});
+    Ok(())
+}
+
 fn body(fields: &Map<String, Value>, messages: &Value) -> Result<Value, Unsupported> {
     for (key, value) in fields {
         if !TRANSLATED.contains(&key.as_str()) && !value.is_null() {
-            let why = if key == "reasoning_effort" {
-                "Bedrock sets reasoning per model family (additionalModelRequestFields)"
-            } else {
-                "Bedrock's Converse API has no equivalent"
-            };
-            return Err(unsupported(key.clone(), why));
+            return Err(unsupported(
+                key.clone(),
+                "Bedrock's Converse API has no equivalent",
+            ));
         }
     }
     let field = |k: &str| fields.get(k).filter(|v| !v.is_null());
@@ -368,7 +420,8 @@ mod tests {
 
     fn converse(request: Value) -> Result<Value, Unsupported> {
         let req = ChatRequest::parse(request.to_string().as_bytes(), None).unwrap();
-        converse_body(&req).map(|b| serde_json::from_slice(&b).unwrap())
+        converse_body(&req, Some("amazon.nova-pro-v1:0"))
+            .map(|b| serde_json::from_slice(&b).unwrap())
     }
 
     #[test]
@@ -502,6 +555,55 @@ mod tests {
             .is_ok(),
             "a null field asks for nothing"
         );
+    }
+
+    #[test]
+    fn reasoning_effort_is_claudes_thinking_budget_and_refused_for_other_families() {
+        let with = |extra: Value, model: &str| {
+            let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                req[k] = v.clone();
+            }
+            let req = ChatRequest::parse(req.to_string().as_bytes(), None).unwrap();
+            converse_body(&req, Some(model)).map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+        };
+        let claude = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+        let out = with(
+            json!({"reasoning_effort": "medium", "max_tokens": 10000}),
+            claude,
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 8192}})
+        );
+        assert_eq!(out["inferenceConfig"]["maxTokens"], 10000);
+        // No limit given: room for the budget and an answer.
+        let out = with(json!({"reasoning_effort": "low"}), claude).unwrap();
+        assert_eq!(
+            out["inferenceConfig"]["maxTokens"],
+            1024 + DEFAULT_MAX_TOKENS
+        );
+        // `none` asks for no thinking, which is Claude's default.
+        let out = with(json!({"reasoning_effort": "none"}), claude).unwrap();
+        assert_eq!(out.get("additionalModelRequestFields"), None);
+        assert_eq!(
+            with(
+                json!({"reasoning_effort": "high", "max_tokens": 1000}),
+                claude
+            )
+            .unwrap_err()
+            .param,
+            "max_tokens"
+        );
+        assert_eq!(
+            with(json!({"reasoning_effort": "extreme"}), claude)
+                .unwrap_err()
+                .param,
+            "reasoning_effort"
+        );
+        let nova = with(json!({"reasoning_effort": "high"}), "amazon.nova-pro-v1:0").unwrap_err();
+        assert_eq!(nova.param, "reasoning_effort");
     }
 
     #[test]

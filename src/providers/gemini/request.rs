@@ -193,19 +193,12 @@ fn response_format(format: &Value, config: &mut Map<String, Value>) -> Result<()
 /// thinking). `includeThoughts` returns the thought summaries, which become the
 /// answer's `reasoning_content` as a reasoning model's would.
 pub fn thinking_config(effort: &Value) -> Result<Value, Unsupported> {
-    let budget = match effort.as_str() {
-        Some("none") => return Ok(json!({"thinkingBudget": 0})),
-        Some("minimal" | "low") => 1024,
-        Some("medium") => 8192,
-        Some("high") => 24576,
-        _ => {
-            return Err(unsupported(
-                "reasoning_effort",
-                "must be none, minimal, low, medium or high",
-            ))
-        }
-    };
-    Ok(json!({"thinkingBudget": budget, "includeThoughts": true}))
+    Ok(
+        match crate::providers::reasoning::thinking_budget(effort)? {
+            None => json!({"thinkingBudget": 0}),
+            Some(budget) => json!({"thinkingBudget": budget, "includeThoughts": true}),
+        },
+    )
 }
 
 /// Function tools as one `functionDeclarations` tool.

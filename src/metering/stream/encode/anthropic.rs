@@ -133,7 +133,7 @@ impl Encoder for MessagesEncoder {
                 "error",
                 &json!({"type": "error", "error": {"type": kind, "message": message}}),
             ),
-            StreamEvent::Usage(_) | StreamEvent::End => {}
+            StreamEvent::Usage(_) | StreamEvent::ServiceTier(_) | StreamEvent::End => {}
         }
     }
 

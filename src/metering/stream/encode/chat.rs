@@ -92,7 +92,7 @@ impl Encoder for ChatEncoder {
                     "param": null, "code": kind}});
                 sse::write_fields(out, None, None, &data.to_string());
             }
-            StreamEvent::Usage(_) | StreamEvent::End => {}
+            StreamEvent::Usage(_) | StreamEvent::ServiceTier(_) | StreamEvent::End => {}
         }
     }
 
