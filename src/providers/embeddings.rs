@@ -203,7 +203,10 @@ mod tests {
             texts(&req(r#"{"model":"m","input":["a","b"]}"#)).unwrap(),
             ["a", "b"]
         );
-        for tokens in [r#"{"model":"m","input":[1,2]}"#, r#"{"model":"m","input":[[1],[2]]}"#] {
+        for tokens in [
+            r#"{"model":"m","input":[1,2]}"#,
+            r#"{"model":"m","input":[[1],[2]]}"#,
+        ] {
             assert_eq!(texts(&req(tokens)).unwrap_err().param, "input");
         }
     }
@@ -214,7 +217,10 @@ mod tests {
         let list = openai_list(&vectors, "m", 7, false);
         assert_eq!(list["data"][1]["index"], 1);
         assert_eq!(list["data"][0]["embedding"], json!([0.5, -1.0]));
-        assert_eq!(list["usage"], json!({"prompt_tokens": 7, "total_tokens": 7}));
+        assert_eq!(
+            list["usage"],
+            json!({"prompt_tokens": 7, "total_tokens": 7})
+        );
         let list = openai_list(&vectors, "m", 7, true);
         // 0.5f32 = 00 00 00 3f, -1.0f32 = 00 00 80 bf (little-endian).
         assert_eq!(list["data"][0]["embedding"], "AAAAPwAAgL8=");

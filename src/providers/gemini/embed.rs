@@ -150,8 +150,7 @@ mod tests {
 
     #[test]
     fn answers_are_read_in_order_with_vertex_token_counts_summed() {
-        let v = read_batch_embed(br#"{"embeddings":[{"values":[0.5]},{"values":[1,2]}]}"#)
-            .unwrap();
+        let v = read_batch_embed(br#"{"embeddings":[{"values":[0.5]},{"values":[1,2]}]}"#).unwrap();
         assert_eq!(v.vectors, vec![vec![0.5], vec![1.0, 2.0]]);
         assert!(v.usage.is_empty());
         let v = read_predict(
