@@ -141,15 +141,13 @@ impl ProviderKind {
         })
     }
 
-    /// Whether the kind's API answers `POST .../embeddings`. DeepSeek's API has no
-    /// embeddings endpoint, and tollgate speaks only the chat APIs of Bedrock
-    /// (Converse), Vertex AI and Gemini, so check-config refuses an embeddings offer
-    /// there. (An extension's adapter says so itself, at request time.)
+    /// Whether the kind's API answers embeddings requests. DeepSeek's API has no
+    /// embeddings endpoint, so check-config refuses an embeddings offer there. The
+    /// clouds embed in shapes of their own, translated by their adapters (Gemini API
+    /// `batchEmbedContents`, Vertex AI `predict`, Bedrock Titan through InvokeModel).
+    /// (An extension's adapter says so itself, at request time.)
     pub fn serves_embeddings(&self) -> bool {
-        !matches!(
-            self,
-            Self::Deepseek | Self::Bedrock | Self::Vertex | Self::Gemini
-        )
+        !matches!(self, Self::Deepseek)
     }
 
     /// The config spelling.

@@ -2,14 +2,100 @@
 //! serves it: the upstream body (the client's, with the upstream model name) and the
 //! reading of its `usage`. Each adapter's `embeddings_request` only picks the URL and
 //! the auth header, as its `build_request` does for chat.
+//!
+//! The clouds (Gemini API, Vertex AI, Bedrock) have embeddings APIs of their own
+//! shapes: their adapters read the client's texts with [`texts`] and their answers
+//! into [`Vectors`], which the server writes as OpenAI's list with [`openai_list`].
 
+use base64::Engine;
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::error::Unsupported;
 use crate::tokens::wire_count;
 use crate::tokens::Usage;
+
+/// A cloud's embeddings answer in OpenAI's terms: one vector per input, in the
+/// request's order, and the usage the cloud reported (empty when it reports none, as
+/// the Gemini API does: tollgate's own count then bills the input).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vectors {
+    pub vectors: Vec<Vec<f32>>,
+    pub usage: Usage,
+}
+
+/// The client's inputs as texts, for an upstream that embeds text only: a token-id
+/// array (OpenAI's other `input` shape) cannot be sent to it.
+pub fn texts(req: &EmbeddingsRequest) -> Result<Vec<&str>, Unsupported> {
+    let tokens = || {
+        Unsupported::new(
+            "input",
+            "this provider embeds text only; send strings, not token ids",
+        )
+    };
+    match req.input() {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(tokens))
+            .collect(),
+        _ => Err(tokens()),
+    }
+}
+
+/// The client's `dimensions`, validated positive at parse.
+pub fn dimensions(req: &EmbeddingsRequest) -> Option<u64> {
+    req.body.get("dimensions").and_then(Value::as_u64)
+}
+
+/// Whether the client asked for base64 vectors (`encoding_format: "base64"`).
+pub fn wants_base64(req: &EmbeddingsRequest) -> bool {
+    req.body.get("encoding_format").and_then(Value::as_str) == Some("base64")
+}
+
+/// OpenAI's embeddings list for `vectors` from `model`, with `input_tokens` (what is
+/// billed) as its usage. With `base64`, each vector is its float32 values'
+/// little-endian bytes in standard base64, as OpenAI sends them (and its SDKs decode).
+pub fn openai_list(
+    vectors: &[Vec<f32>],
+    model: &str,
+    input_tokens: u64,
+    base64: bool,
+) -> Map<String, Value> {
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(index, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                Value::from(v.clone())
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let mut list = Map::new();
+    list.insert("object".into(), "list".into());
+    list.insert("data".into(), data.into());
+    list.insert("model".into(), model.into());
+    list.insert(
+        "usage".into(),
+        json!({"prompt_tokens": input_tokens, "total_tokens": input_tokens}),
+    );
+    list
+}
+
+/// Usage of `n` input tokens and no output, as a cloud reported it.
+pub fn input_usage(n: u64) -> Usage {
+    Usage {
+        input: Some(n),
+        output: Some(0),
+        ..Usage::default()
+    }
+}
 
 /// The client's body for `upstream_model`: every field in the client's order (so
 /// `encoding_format`, `dimensions`, `user` and unknown fields reach the upstream as
@@ -107,5 +193,36 @@ mod tests {
         let u = usage(&serde_json::json!({"total_tokens": 5}));
         assert_eq!((u.input, u.malformed), (Some(5), false));
         assert!(usage(&serde_json::json!({})).input.is_none());
+    }
+
+    #[test]
+    fn texts_are_strings_only() {
+        let req = |b: &str| EmbeddingsRequest::parse(b.as_bytes(), None).unwrap();
+        assert_eq!(texts(&req(r#"{"model":"m","input":"a"}"#)).unwrap(), ["a"]);
+        assert_eq!(
+            texts(&req(r#"{"model":"m","input":["a","b"]}"#)).unwrap(),
+            ["a", "b"]
+        );
+        for tokens in [
+            r#"{"model":"m","input":[1,2]}"#,
+            r#"{"model":"m","input":[[1],[2]]}"#,
+        ] {
+            assert_eq!(texts(&req(tokens)).unwrap_err().param, "input");
+        }
+    }
+
+    #[test]
+    fn the_openai_list_indexes_in_order_and_encodes_base64_as_float32_le() {
+        let vectors = vec![vec![0.5f32, -1.0], vec![0.25]];
+        let list = openai_list(&vectors, "m", 7, false);
+        assert_eq!(list["data"][1]["index"], 1);
+        assert_eq!(list["data"][0]["embedding"], json!([0.5, -1.0]));
+        assert_eq!(
+            list["usage"],
+            json!({"prompt_tokens": 7, "total_tokens": 7})
+        );
+        let list = openai_list(&vectors, "m", 7, true);
+        // 0.5f32 = 00 00 00 3f, -1.0f32 = 00 00 80 bf (little-endian).
+        assert_eq!(list["data"][0]["embedding"], "AAAAPwAAgL8=");
     }
 }

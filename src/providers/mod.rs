@@ -206,6 +206,21 @@ pub trait ProviderAdapter: Send + Sync {
     ) -> Option<UpstreamRequest> {
         None
     }
+
+    /// What in an embeddings request this upstream cannot honour (token-id inputs for
+    /// a text-only API, several inputs for a one-text-per-call model), if anything.
+    fn cannot_embed(&self, _req: &EmbeddingsRequest) -> Option<crate::api::error::Unsupported> {
+        None
+    }
+
+    /// The upstream's embeddings answer read into vectors and usage, for an upstream
+    /// whose embeddings API is not OpenAI's; `None` when its answer is already OpenAI's
+    /// list (relayed as sent), `Some(Err)` when the body is not an answer of its
+    /// dialect. The server writes OpenAI's list from the vectors, with the settled
+    /// usage and the client's `encoding_format`.
+    fn embeddings_answer(&self, _body: &[u8]) -> Option<Result<embeddings::Vectors, &'static str>> {
+        None
+    }
 }
 
 /// An answer's wire dialect.

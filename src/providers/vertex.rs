@@ -19,10 +19,12 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::anthropic::Anthropic;
-use super::gemini::{generate_content_request, url, Gemini};
-use super::wire::{chat_body, json_request};
+use super::embeddings::Vectors;
+use super::gemini::{embed, generate_content_request, url, Gemini};
+use super::wire::{chat_body, json_request, json_request_bytes};
 use super::{ChatAnswer, Dialect, ProviderAdapter, Target, UpstreamRequest};
 use crate::api::anthropic::MessagesRequest;
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::error::Unsupported;
 use crate::api::openai::ChatRequest;
 use crate::tokens::Usage;
@@ -88,6 +90,30 @@ impl ProviderAdapter for VertexGemini {
 
     fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
         Gemini.cannot_serve(req)
+    }
+
+    /// Google's text embedding models (`text-embedding-005`, `gemini-embedding-001`,
+    /// `text-multilingual-embedding-002`) through the publisher model's `predict`.
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        // Checked before the attempt (`cannot_embed`).
+        let body = embed::predict_body(req).unwrap_or_default();
+        Some(json_request_bytes(
+            publisher_url(target, "google", "predict"),
+            None,
+            body,
+        ))
+    }
+
+    fn cannot_embed(&self, req: &EmbeddingsRequest) -> Option<Unsupported> {
+        Gemini.cannot_embed(req)
+    }
+
+    fn embeddings_answer(&self, body: &[u8]) -> Option<Result<Vectors, &'static str>> {
+        Some(embed::read_predict(body))
     }
 }
 

@@ -3,10 +3,16 @@
 //! the client's body made from the upstream's bytes with the `tollgate` object
 //! inserted (as `answer` does for chat). The vectors reach the client as the upstream
 //! sent them: a `base64` answer stays base64, floats are not re-printed.
+//!
+//! A cloud whose embeddings API is not OpenAI's (Gemini API, Vertex AI, Bedrock) has
+//! its answer read into vectors by its adapter (`embeddings_answer`); the client then
+//! gets OpenAI's list written from them, in the client's `encoding_format`, with the
+//! settled usage (the Gemini API reports none, so that is tollgate's own count).
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
+use bytes::Bytes;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,13 +24,14 @@ use crate::ledger::Outcome;
 use crate::metering::facts::{self, RequestFacts};
 use crate::metering::finalize::{self, Ending};
 use crate::metering::summary::{insertion_point, present};
-use crate::providers::{embeddings, UpstreamRequest};
+use crate::providers::{embeddings, ProviderAdapter, UpstreamRequest};
 use crate::tokens::Usage;
 use crate::upstream::AttemptError;
 
 /// Call the upstream once and answer the client with its body, metered and priced.
 pub(super) async fn call(
     app: &AppState,
+    adapter: &dyn ProviderAdapter,
     upstream_req: UpstreamRequest,
     req: &EmbeddingsRequest,
     facts: &RequestFacts,
@@ -33,9 +40,31 @@ pub(super) async fn call(
     let bytes = app.upstream.call(upstream_req).await?;
     let upstream_time = upstream_started.elapsed();
     let ttfb = facts.started.elapsed();
-    let (reported, edit) = read(&bytes)?;
+    let (reported, answer) = match adapter.embeddings_answer(&bytes) {
+        None => {
+            let (reported, edit) = read(&bytes)?;
+            (reported, Answer::Relayed(bytes, edit))
+        }
+        Some(Ok(v)) if v.vectors.len() == req.inputs => (v.usage, Answer::Written(v.vectors)),
+        Some(Ok(_)) => {
+            return Err(AttemptError::Protocol(
+                "the upstream answered with another number of embeddings than inputs",
+            ))
+        }
+        Some(Err(why)) => return Err(AttemptError::Protocol(why)),
+    };
     let (usage, source) = crate::metering::embeddings::settle(facts, req, reported);
     let priced = facts::price(&app.meter.prices, facts, usage, source);
+    let (bytes, edit) = match answer {
+        Answer::Relayed(bytes, edit) => (bytes, edit),
+        Answer::Written(vectors) => {
+            let model = facts.served.as_ref().map_or("", |s| &s.upstream_model);
+            let billed = priced.usage.input.unwrap_or(0);
+            let base64 = embeddings::wants_base64(req);
+            let list = embeddings::openai_list(&vectors, model, billed, base64);
+            (Bytes::new(), Edit::Reencode(list))
+        }
+    };
     let body = client_body(bytes, &finalize::summary(facts, &priced), edit);
     let ending = Ending {
         status: 200,
@@ -52,6 +81,13 @@ pub(super) async fn call(
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     cost_headers(h, &priced);
     Ok(resp)
+}
+
+/// The client's body to be: the upstream's, relayed with the `tollgate` object
+/// inserted, or OpenAI's list written from a cloud's vectors.
+enum Answer {
+    Relayed(Bytes, Edit),
+    Written(Vec<Vec<f32>>),
 }
 
 /// The parts of an embeddings answer the meter reads. `data` is only checked to be

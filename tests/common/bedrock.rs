@@ -139,6 +139,29 @@ impl FakeBedrock {
     }
 }
 
+/// Titan Text Embeddings V2's InvokeModel answer: `{"embedding", "inputTextTokenCount",
+/// "embeddingsByType"}` for a body with `inputText` (a `ValidationException` without
+/// it). The vector is `[text length, 0.125]` (padded with zeros to `dimensions`);
+/// the token count is the text's words.
+fn titan_embedding(body: &[u8]) -> Response {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let Some(text) = body.get("inputText").and_then(Value::as_str) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "Malformed input request: #: required key [inputText] not found",
+        );
+    };
+    #[expect(clippy::cast_precision_loss, reason = "short test texts")]
+    let mut embedding = vec![text.len() as f32, 0.125];
+    if let Some(d) = body.get("dimensions").and_then(Value::as_u64) {
+        embedding.resize(usize::try_from(d).unwrap(), 0.0);
+    }
+    let answer = json!({"embedding": embedding, "inputTextTokenCount": text.split_whitespace().count(),
+        "embeddingsByType": {"float": embedding}});
+    (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
 /// Bedrock's error shape: the type in `x-amzn-ErrorType`, the text in `message`.
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     let mut resp = (status, axum::Json(json!({ "message": message }))).into_response();
@@ -171,6 +194,9 @@ fn handle(
         return *refused;
     }
     let path = uri.path();
+    if method == Method::POST && path.starts_with("/model/") && path.ends_with("/invoke") {
+        return titan_embedding(&body);
+    }
     let stream = match (method == Method::POST, path.strip_prefix("/model/")) {
         (true, Some(rest)) if rest.ends_with("/converse-stream") => true,
         (true, Some(rest)) if rest.ends_with("/converse") => false,

@@ -198,9 +198,69 @@ async fn vertex(
     answer(&target, query.as_deref(), &body)
 }
 
+/// A deterministic embedding of `text`: `[its length, `second`]`.
+#[expect(clippy::cast_precision_loss, reason = "short test texts")]
+fn embedding_of(text: &str, second: f32) -> Value {
+    json!([text.len() as f32, second])
+}
+
+/// `batchEmbedContents`: every request names `models/{model}` of the URL and has text
+/// parts; the embeddings come in request order, with no token usage (as Google's).
+fn batch_embed(model: &str, body: &Value) -> Response {
+    let requests = body["requests"].as_array().cloned().unwrap_or_default();
+    let mut embeddings = Vec::new();
+    for r in &requests {
+        let text = r["content"]["parts"][0]["text"].as_str();
+        if r["model"] != format!("models/{model}") || text.is_none() {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "* BatchEmbedContentsRequest.model: unexpected model name format\n",
+                json!([]),
+            );
+        }
+        embeddings.push(json!({"values": embedding_of(text.unwrap_or_default(), 0.5)}));
+    }
+    typed(
+        json!({ "embeddings": embeddings }).to_string(),
+        "application/json",
+    )
+}
+
+/// Vertex AI's `predict` for a text embedding model: `instances[].content`, answered
+/// in order with each one's `statistics.token_count` (its words here).
+fn predict(body: &Value) -> Response {
+    let instances = body["instances"].as_array().cloned().unwrap_or_default();
+    let predictions: Vec<Value> = instances
+        .iter()
+        .filter_map(|i| i["content"].as_str())
+        .map(|text| {
+            json!({"embeddings": {"values": embedding_of(text, 0.25),
+                "statistics": {"truncated": false, "token_count": text.split_whitespace().count()}}})
+        })
+        .collect();
+    if instances.is_empty() || predictions.len() != instances.len() {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "Invalid instances.",
+            json!([]),
+        );
+    }
+    typed(
+        json!({"predictions": predictions, "metadata": {"billableCharacterCount": 0}}).to_string(),
+        "application/json",
+    )
+}
+
 /// The answer to `{model}:{method}` once the caller is let in.
 fn answer(target: &str, query: Option<&str>, body: &[u8]) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match target.split_once(':') {
+        Some((model, "batchEmbedContents")) => return batch_embed(model, &body),
+        Some((_, "predict")) => return predict(&body),
+        _ => {}
+    }
     let contents_ok = body
         .get("contents")
         .and_then(Value::as_array)

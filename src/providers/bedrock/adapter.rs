@@ -7,9 +7,11 @@
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::{answer, request, stream, usage};
+use super::{answer, embed, request, stream, usage};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::error::Unsupported;
 use crate::api::openai::ChatRequest;
+use crate::providers::embeddings::Vectors;
 use crate::providers::{ChatAnswer, Dialect, Framing, ProviderAdapter, Target, UpstreamRequest};
 use crate::tokens::Usage;
 
@@ -64,5 +66,31 @@ impl ProviderAdapter for Bedrock {
         // Not told the model: its family's reasoning switch is checked when the
         // request is built.
         request::converse_body(req, None).err()
+    }
+
+    /// Titan Text Embeddings V2 through InvokeModel, signed like Converse.
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        // Checked before the attempt (`cannot_embed`), so the fallback is never sent.
+        let body = embed::titan_body(req).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        Some(UpstreamRequest {
+            url: embed::invoke_url(&target.provider.base_url, target.upstream_model),
+            headers,
+            body,
+        })
+    }
+
+    fn cannot_embed(&self, req: &EmbeddingsRequest) -> Option<Unsupported> {
+        embed::cannot_embed(req)
+    }
+
+    fn embeddings_answer(&self, body: &[u8]) -> Option<Result<Vectors, &'static str>> {
+        Some(embed::read_titan(body))
     }
 }

@@ -78,6 +78,11 @@ pub fn converse_url(base_url: &str, model_id: &str, stream: bool) -> String {
     } else {
         "converse"
     };
+    model_url(base_url, model_id, op)
+}
+
+/// `{base_url}/model/{modelId}/{op}`, the model id percent-encoded as one path segment.
+pub fn model_url(base_url: &str, model_id: &str, op: &str) -> String {
     format!(
         "{}/model/{}/{op}",
         base_url.trim_end_matches('/'),

@@ -7,9 +7,12 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{answer, request, stream, url, usage};
+use super::{answer, embed, request, stream, url, usage};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::error::Unsupported;
 use crate::api::openai::ChatRequest;
+use crate::providers::embeddings::{self, Vectors};
+use crate::providers::wire::json_request_bytes;
 use crate::providers::{ChatAnswer, Dialect, ProviderAdapter, Target, UpstreamRequest};
 use crate::tokens::Usage;
 
@@ -43,6 +46,30 @@ impl ProviderAdapter for Gemini {
             }
         }
         out
+    }
+
+    fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+        target: Target<'_>,
+    ) -> Option<UpstreamRequest> {
+        // Checked before the attempt (`cannot_embed`), so the fallback is never sent.
+        let body = embed::batch_embed_body(req, target.upstream_model).unwrap_or_default();
+        let url = url::gemini_batch_embed_url(&target.provider.base_url, target.upstream_model);
+        let key = target
+            .provider
+            .api_key
+            .as_ref()
+            .map(|k| ("x-goog-api-key", k.expose().to_owned()));
+        Some(json_request_bytes(url, key, body))
+    }
+
+    fn cannot_embed(&self, req: &EmbeddingsRequest) -> Option<Unsupported> {
+        embeddings::texts(req).err()
+    }
+
+    fn embeddings_answer(&self, body: &[u8]) -> Option<Result<Vectors, &'static str>> {
+        Some(embed::read_batch_embed(body))
     }
 
     fn usage_from_wire(&self, usage: &Value) -> Usage {

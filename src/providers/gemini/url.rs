@@ -17,6 +17,12 @@ pub fn gemini_url(base_url: &str, model: &str, stream: bool) -> String {
     format!("{base_url}/v1beta/models/{model}:{method}")
 }
 
+/// The Gemini API's `batchEmbedContents` URL for `model` (the key in a header, as
+/// for `generateContent`).
+pub fn gemini_batch_embed_url(base_url: &str, model: &str) -> String {
+    format!("{base_url}/v1beta/models/{model}:batchEmbedContents")
+}
+
 /// A Vertex publisher model's method URL:
 /// `{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}`.
 /// `publisher` is `google` for Gemini and `anthropic` for Claude; `method` is
