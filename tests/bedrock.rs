@@ -302,3 +302,33 @@ async fn a_cut_converse_stream_is_recorded_as_estimated_and_flagged() {
     assert_eq!(row["error_code"], "upstream_error");
     assert!(row["output_tokens"].as_i64().unwrap() > 0, "{row}");
 }
+
+#[tokio::test]
+async fn reasoning_effort_is_claudes_thinking_on_bedrock_and_refused_by_name_for_other_families() {
+    aws_environment();
+    let fake = FakeBedrock::start().await;
+    let mut gw = gateway(&fake).await;
+    let mut body = chat_body("claude");
+    body["reasoning_effort"] = json!("high");
+    body["max_tokens"] = json!(30000);
+    let resp = gw.chat(body.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let sent = fake.received().pop().unwrap();
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 24576})
+    );
+    gw.stop().await;
+
+    // A family without that switch: refused before any upstream is called.
+    let nova = config(&provider("bedrock-eu", &fake.base_url), &["bedrock-eu"])
+        .replace(MODEL_ID, "eu.amazon.nova-pro-v1:0");
+    let mut gw = start_gateway(&nova).await;
+    let before = fake.received().len();
+    let (status, err) = error_of(gw.chat(body).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["param"], "reasoning_effort");
+    assert_eq!(fake.received().len(), before, "nothing was sent");
+    gw.stop().await;
+}

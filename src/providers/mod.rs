@@ -167,7 +167,11 @@ pub trait ProviderAdapter: Send + Sync {
 
     /// What in `req` this upstream cannot honour, if anything: such an offer is not
     /// tried, and when no allowed offer can serve, the client gets a 400 naming it.
-    fn cannot_serve(&self, _req: &ChatRequest) -> Option<crate::api::error::Unsupported> {
+    fn cannot_serve(
+        &self,
+        _req: &ChatRequest,
+        _upstream_model: &str,
+    ) -> Option<crate::api::error::Unsupported> {
         None
     }
 

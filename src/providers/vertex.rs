@@ -88,8 +88,8 @@ impl ProviderAdapter for VertexGemini {
         Gemini.chat_answer(body, created)
     }
 
-    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
-        Gemini.cannot_serve(req)
+    fn cannot_serve(&self, req: &ChatRequest, upstream_model: &str) -> Option<Unsupported> {
+        Gemini.cannot_serve(req, upstream_model)
     }
 
     /// Google's text embedding models (`text-embedding-005`, `gemini-embedding-001`,
@@ -178,8 +178,8 @@ impl ProviderAdapter for VertexClaude {
         Anthropic.chat_answer(body, created)
     }
 
-    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
-        Anthropic.cannot_serve(req)
+    fn cannot_serve(&self, req: &ChatRequest, upstream_model: &str) -> Option<Unsupported> {
+        Anthropic.cannot_serve(req, upstream_model)
     }
 }
 

@@ -89,7 +89,7 @@ async fn serve(
             model,
             &recorded.decision.allowed,
             |provider, up| match app.adapter(provider, up) {
-                Some(adapter) => adapter.cannot_serve(&req),
+                Some(adapter) => adapter.cannot_serve(&req, up),
                 None => Some(Unsupported::unregistered()),
             },
         )?;

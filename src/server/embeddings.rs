@@ -13,7 +13,7 @@ use axum::response::Response;
 
 use super::{attempts, pipeline, AppState};
 use crate::api::embeddings::EmbeddingsRequest;
-use crate::api::error::GatewayError;
+use crate::api::error::{GatewayError, Unsupported};
 use crate::config::ModelKind;
 use crate::metering::facts::RequestFacts;
 
@@ -68,6 +68,18 @@ async fn serve(
         pipeline::find_model(app, key_index, &req.model, ModelKind::Embeddings)?;
     facts.logical_model = Some(model.name.clone());
     let recorded = pipeline::decide(app, key_index, model, headers, facts)?;
+    // An input a cloud cannot embed (token ids, several texts for Titan) takes its offer
+    // out; when no allowed offer is left, the client gets a 400 naming `input`.
+    let allowed =
+        pipeline::servable(
+            app,
+            model,
+            &recorded.decision.allowed,
+            |provider, up| match app.adapter(provider, up) {
+                Some(adapter) => adapter.cannot_embed(&req),
+                None => Some(Unsupported::unregistered()),
+            },
+        )?;
     let expected = pipeline::Expected {
         prompt_tokens: req.estimate(),
         max_output: Some(0),
@@ -75,7 +87,7 @@ async fn serve(
     let decided = pipeline::Decided {
         key_index,
         model: (model_index, model),
-        allowed: &recorded.decision.allowed,
+        allowed: &allowed,
         expected,
         work: attempts::Work::Embeddings(&req),
     };

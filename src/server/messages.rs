@@ -71,7 +71,7 @@ async fn serve(
         None => Some(req.clone()),
     };
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider, up| {
-        servable_by(app.adapter(provider, up), translated.as_ref())
+        servable_by(app.adapter(provider, up), up, translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -92,6 +92,7 @@ async fn serve(
 /// honour.
 fn servable_by(
     adapter: Option<&dyn ProviderAdapter>,
+    upstream_model: &str,
     translated: Option<&Result<Arc<ChatRequest>, Unsupported>>,
 ) -> Option<Unsupported> {
     let Some(adapter) = adapter else {
@@ -101,7 +102,7 @@ fn servable_by(
         return None;
     }
     match translated {
-        Some(Ok(chat)) => adapter.cannot_serve(chat),
+        Some(Ok(chat)) => adapter.cannot_serve(chat, upstream_model),
         Some(Err(refused)) => Some(refused.clone()),
         None => Some(Unsupported::new("messages", "no chat translation was made")),
     }

@@ -73,7 +73,7 @@ async fn serve(
         None => Some(req.clone()),
     };
     let allowed = pipeline::servable(app, model, &recorded.decision.allowed, |provider, up| {
-        servable_by(app.adapter(provider, up), translated.as_ref())
+        servable_by(app.adapter(provider, up), up, translated.as_ref())
     })?;
     let expected = pipeline::Expected {
         prompt_tokens: u64::try_from(req.prompt_bytes() / 4).unwrap_or(u64::MAX),
@@ -94,6 +94,7 @@ async fn serve(
 /// field the upstream cannot honour.
 fn servable_by(
     adapter: Option<&dyn ProviderAdapter>,
+    upstream_model: &str,
     translated: Option<&Result<Arc<ChatRequest>, Unsupported>>,
 ) -> Option<Unsupported> {
     let Some(adapter) = adapter else {
@@ -113,5 +114,5 @@ fn servable_by(
             "this upstream takes no reasoning effort (it reasons as it will)",
         ));
     }
-    adapter.cannot_serve(chat)
+    adapter.cannot_serve(chat, upstream_model)
 }

@@ -120,7 +120,7 @@ impl ProviderAdapter for Anthropic {
         Some(count_tokens_request(req, target))
     }
 
-    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
+    fn cannot_serve(&self, req: &ChatRequest, _upstream_model: &str) -> Option<Unsupported> {
         Self::body(req, "").err()
     }
 }

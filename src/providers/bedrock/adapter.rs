@@ -54,6 +54,12 @@ impl ProviderAdapter for Bedrock {
         Box::new(stream::ConverseStreamDecoder::default())
     }
 
+    /// Claude models take it (as extended thinking); `cannot_serve` refuses it, by
+    /// name, for the model families that do not.
+    fn takes_reasoning_effort(&self) -> bool {
+        true
+    }
+
     fn framing(&self) -> Framing {
         Framing::AwsEventStream
     }
@@ -62,10 +68,9 @@ impl ProviderAdapter for Bedrock {
         answer::to_chat_completion(body, created)
     }
 
-    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
-        // Not told the model: its family's reasoning switch is checked when the
-        // request is built.
-        request::converse_body(req, None).err()
+    fn cannot_serve(&self, req: &ChatRequest, upstream_model: &str) -> Option<Unsupported> {
+        // The model decides, e.g. whether its family takes `reasoning_effort`.
+        request::converse_body(req, Some(upstream_model)).err()
     }
 
     /// Titan Text Embeddings V2 through InvokeModel, signed like Converse.

@@ -88,7 +88,7 @@ impl ProviderAdapter for Gemini {
         answer::to_chat_completion(body, created)
     }
 
-    fn cannot_serve(&self, req: &ChatRequest) -> Option<Unsupported> {
+    fn cannot_serve(&self, req: &ChatRequest, _upstream_model: &str) -> Option<Unsupported> {
         request::generate_content_body(req).err()
     }
 }
