@@ -273,3 +273,30 @@ async fn bedrock_titan_is_not_sent_several_texts() {
     gw.stop().await;
     assert!(fake.received().is_empty(), "Titan embeds one text per call");
 }
+
+#[tokio::test]
+async fn vertex_gemini_embedding_is_not_sent_several_texts() {
+    let fake = FakeGemini::start("secret-VERTEX_TOKEN").await;
+    let provider = format!(
+        r#"
+[[providers]]
+id = "p"
+kind = "vertex"
+base_url = "{}"
+gcp_project = "{PROJECT}"
+gcp_location = "{LOCATION}"
+access_token = "env:VERTEX_TOKEN"
+region = "gcp:{LOCATION}"
+jurisdiction = "EU"
+scope = "regional"
+"#,
+        fake.base_url
+    );
+    let mut gw = start_gateway(&config(&provider, "gemini-embedding-001")).await;
+    let resp = embed(&gw, json!({"model": "emb", "input": ["a", "b"]})).await;
+    let (status, body) = error_of(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["param"], "input");
+    gw.stop().await;
+    assert!(fake.received().is_empty(), "one instance per predict call");
+}

@@ -213,7 +213,11 @@ pub trait ProviderAdapter: Send + Sync {
 
     /// What in an embeddings request this upstream cannot honour (token-id inputs for
     /// a text-only API, several inputs for a one-text-per-call model), if anything.
-    fn cannot_embed(&self, _req: &EmbeddingsRequest) -> Option<crate::api::error::Unsupported> {
+    fn cannot_embed(
+        &self,
+        _req: &EmbeddingsRequest,
+        _upstream_model: &str,
+    ) -> Option<crate::api::error::Unsupported> {
         None
     }
 

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::anthropic::Anthropic;
-use super::embeddings::Vectors;
+use super::embeddings::{self, Vectors};
 use super::gemini::{embed, generate_content_request, url, Gemini};
 use super::wire::{chat_body, json_request, json_request_bytes};
 use super::{ChatAnswer, Dialect, ProviderAdapter, Target, UpstreamRequest};
@@ -108,8 +108,21 @@ impl ProviderAdapter for VertexGemini {
         ))
     }
 
-    fn cannot_embed(&self, req: &EmbeddingsRequest) -> Option<Unsupported> {
-        Gemini.cannot_embed(req)
+    /// Text only; and Vertex's `gemini-embedding-*` models take one instance per
+    /// `predict` call (the `text-embedding-*` models take a batch).
+    fn cannot_embed(&self, req: &EmbeddingsRequest, upstream_model: &str) -> Option<Unsupported> {
+        let texts = match embeddings::texts(req) {
+            Ok(texts) => texts,
+            Err(refused) => return Some(refused),
+        };
+        (upstream_model.starts_with("gemini-embedding") && texts.len() > 1).then(|| {
+            Unsupported::new(
+                "input",
+                format!(
+                    "{upstream_model} on Vertex AI embeds one text per request; send one string"
+                ),
+            )
+        })
     }
 
     fn embeddings_answer(&self, body: &[u8]) -> Option<Result<Vectors, &'static str>> {

@@ -194,9 +194,9 @@ async fn attempt(
             Work::Embeddings(req) => match adapter.embeddings_request(req, target) {
                 // An offer that cannot embed this input (token ids for a text-only
                 // cloud, several texts for Titan) is not sent it; the next is tried.
-                Some(_) if adapter.cannot_embed(req).is_some() => Err(AttemptError::Protocol(
-                    "this offer cannot embed the request's input",
-                )),
+                Some(_) if adapter.cannot_embed(req, &offer.upstream_model).is_some() => Err(
+                    AttemptError::Protocol("this offer cannot embed the request's input"),
+                ),
                 Some(upstream_req) => {
                     let upstream_req = ready(upstream_req).await?;
                     embeddings_answer::call(app, adapter, upstream_req, req, facts).await

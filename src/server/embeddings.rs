@@ -76,7 +76,7 @@ async fn serve(
             model,
             &recorded.decision.allowed,
             |provider, up| match app.adapter(provider, up) {
-                Some(adapter) => adapter.cannot_embed(&req),
+                Some(adapter) => adapter.cannot_embed(&req, up),
                 None => Some(Unsupported::unregistered()),
             },
         )?;

@@ -91,7 +91,7 @@ impl ProviderAdapter for Bedrock {
         })
     }
 
-    fn cannot_embed(&self, req: &EmbeddingsRequest) -> Option<Unsupported> {
+    fn cannot_embed(&self, req: &EmbeddingsRequest, _upstream_model: &str) -> Option<Unsupported> {
         embed::cannot_embed(req)
     }
 

@@ -64,7 +64,7 @@ impl ProviderAdapter for Gemini {
         Some(json_request_bytes(url, key, body))
     }
 
-    fn cannot_embed(&self, req: &EmbeddingsRequest) -> Option<Unsupported> {
+    fn cannot_embed(&self, req: &EmbeddingsRequest, _upstream_model: &str) -> Option<Unsupported> {
         embeddings::texts(req).err()
     }
 
