@@ -33,6 +33,38 @@ pub fn base64_data_url(url: &str) -> Option<(&str, &str)> {
     url.strip_prefix("data:")?.split_once(";base64,")
 }
 
+/// An assistant message's function call: its id, name and arguments parsed as the JSON
+/// object the tool-use blocks of other dialects carry. `kind` names that block in the
+/// refusal (`tool_use`, `toolUse`).
+pub fn function_call<'a>(
+    call: &'a Value,
+    at: &str,
+    kind: &str,
+) -> Result<(&'a str, &'a str, Value), Unsupported> {
+    if call.get("type").and_then(Value::as_str) != Some("function") {
+        return Err(Unsupported::new(
+            format!("{at}.type"),
+            "only function calls translate",
+        ));
+    }
+    let text = |pointer: &str| call.pointer(pointer).and_then(Value::as_str);
+    let arguments = text("/function/arguments").unwrap_or("{}");
+    let input: Value = serde_json::from_str(arguments)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| {
+            Unsupported::new(
+                format!("{at}.function.arguments"),
+                format!("must be a JSON object to become a {kind} input"),
+            )
+        })?;
+    Ok((
+        text("/id").unwrap_or_default(),
+        text("/function/name").unwrap_or_default(),
+        input,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@
 use serde_json::{json, Map, Value};
 
 pub use crate::api::error::Unsupported;
-use crate::providers::chat_content::plain_text;
+use crate::providers::chat_content::{function_call, plain_text};
 
 /// `max_tokens` when the client set no output limit (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -229,30 +229,7 @@ fn image(part: &Value, at: &str) -> Result<Value, Unsupported> {
 
 /// An assistant's function call as a `tool_use` block.
 fn tool_use(call: &Value, at: &str) -> Result<Value, Unsupported> {
-    if call.get("type").and_then(Value::as_str) != Some("function") {
-        return Err(unsupported(
-            format!("{at}.type"),
-            "only function calls translate",
-        ));
-    }
-    let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-    let name = call
-        .pointer("/function/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let arguments = call
-        .pointer("/function/arguments")
-        .and_then(Value::as_str)
-        .unwrap_or("{}");
-    let input: Value = serde_json::from_str(arguments)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| {
-            unsupported(
-                format!("{at}.function.arguments"),
-                "must be a JSON object to become a tool_use input",
-            )
-        })?;
+    let (id, name, input) = function_call(call, at, "tool_use")?;
     Ok(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
 }
 

@@ -34,7 +34,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::openai::ChatRequest;
 use crate::providers::anthropic::request::DEFAULT_MAX_TOKENS;
-use crate::providers::chat_content::{base64_data_url, plain_text};
+use crate::providers::chat_content::{base64_data_url, function_call, plain_text};
 use crate::providers::reasoning::thinking_budget;
 
 pub use crate::api::error::Unsupported;
@@ -342,30 +342,7 @@ fn image(part: &Value, at: &str) -> Result<Value, Unsupported> {
 
 /// An assistant's function call as a `toolUse` block.
 fn tool_use(call: &Value, at: &str) -> Result<Value, Unsupported> {
-    if call.get("type").and_then(Value::as_str) != Some("function") {
-        return Err(unsupported(
-            format!("{at}.type"),
-            "only function calls translate",
-        ));
-    }
-    let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-    let name = call
-        .pointer("/function/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let arguments = call
-        .pointer("/function/arguments")
-        .and_then(Value::as_str)
-        .unwrap_or("{}");
-    let input: Value = serde_json::from_str(arguments)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| {
-            unsupported(
-                format!("{at}.function.arguments"),
-                "must be a JSON object to become a toolUse input",
-            )
-        })?;
+    let (id, name, input) = function_call(call, at, "toolUse")?;
     Ok(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}}))
 }
 
